@@ -1,0 +1,287 @@
+#pragma once
+// The promise of every weft coroutine (Task<T>), and how it turns each co_await into
+// a suspension point that honours cancellation.
+//
+// A promise *is* a TaskHeader (see scheduler/task_header.hpp). When the coroutine is
+// spawned, that header is the task's; when it is awaited inline as a lazy Task, it runs
+// inside the awaiting task (`task_` points at the spawned task's header) and only its
+// continuation and result are used.
+//
+// await_transform sorts what is awaited into three kinds:
+//   * Task<U>: run inline by symmetric transfer. A suspension point only on the way
+//     in: a pending cancel request is delivered before the child starts.
+//   * weft awaitables (JoinHandle, yield, and later sleep, channels, locks): they have
+//     `weft_awaiter(TaskHeader&)` and implement the wait protocol themselves (arm the
+//     WaitCell, publish, re-check cancellation, suspend), so a cancel wakes them at once
+//     and a value handed over is never lost.
+//   * anything else (a foreign awaitable): checked for cancellation before suspending
+//     and after resuming. It is handed a bounce handle instead of the task's own, so that
+//     resuming it reschedules the task on its runtime instead of running it on the
+//     foreign thread. Such a wait cannot be interrupted by a cancel: the request is
+//     delivered once the awaitable resumes.
+#include <concepts>
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <weft/core/frame_allocator.hpp>
+#include <weft/errors.hpp>
+#include <weft/scheduler/runtime_core.hpp>
+
+namespace weft {
+template <class T>
+class Task;
+}
+
+namespace weft::detail {
+
+// Delivers a pending cancel request: throws CancelledError with its message.
+[[noreturn]] void throw_cancelled(std::string message);
+
+// The check at a suspension point. The relaxed load is a hint; the lock inside
+// take_cancel_request confirms it.
+inline void throw_if_cancel_pending(TaskHeader& task) {
+  if (task.state.cancel_requested_relaxed()) {
+    std::string message;
+    if (take_cancel_request(task, message)) throw_cancelled(std::move(message));
+  }
+}
+
+// The weft awaitable protocol.
+template <class A>
+concept WeftAwaitable = requires(A&& a, TaskHeader& task) {
+  { std::forward<A>(a).weft_awaiter(task) };
+};
+
+// operator co_await, member or free, as the language would apply it.
+template <class A>
+decltype(auto) get_awaiter(A&& a) {
+  if constexpr (requires { std::forward<A>(a).operator co_await(); })
+    return std::forward<A>(a).operator co_await();
+  else if constexpr (requires { operator co_await(std::forward<A>(a)); })
+    return operator co_await(std::forward<A>(a));
+  else
+    return std::forward<A>(a);
+}
+
+// A one-shot coroutine whose resumption reschedules a task. It destroys itself when
+// it finishes, since the task it wakes may end (and destroy whatever holds it) at once.
+class Bounce {
+ public:
+  struct promise_type {
+    static void* operator new(std::size_t size) { return allocate_frame(size); }
+    static void operator delete(void* frame, std::size_t) noexcept { free_frame(frame); }
+    Bounce get_return_object() noexcept {
+      return Bounce(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+  Bounce() = default;
+  Bounce(Bounce&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  Bounce& operator=(Bounce&& other) noexcept {
+    destroy_unused();
+    handle_ = std::exchange(other.handle_, nullptr);
+    return *this;
+  }
+  static Bounce to(TaskHeader* task) {
+    wake_task(*task);
+    co_return;
+  }
+  std::coroutine_handle<> handle() const noexcept { return handle_; }
+  // Only for a bounce that was never resumed.
+  void destroy_unused() noexcept {
+    if (handle_) handle_.destroy();
+    handle_ = nullptr;
+  }
+  void release() noexcept { handle_ = nullptr; }
+
+ private:
+  explicit Bounce(std::coroutine_handle<> handle) : handle_(handle) {}
+  std::coroutine_handle<> handle_;
+};
+
+template <class Awaiter>
+class ForeignAwaiter {
+ public:
+  ForeignAwaiter(Awaiter&& inner, TaskHeader& task) : inner_(std::forward<Awaiter>(inner)), task_(task) {}
+  ForeignAwaiter(const ForeignAwaiter&) = delete;
+  ~ForeignAwaiter() { bounce_.destroy_unused(); }
+
+  bool await_ready() {
+    throw_if_cancel_pending(task_);
+    return inner_.await_ready();
+  }
+
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) {
+    task_.resume_point = self;
+    task_.set_awaiting("foreign awaitable");
+    bounce_ = Bounce::to(&task_);
+    using Result = decltype(inner_.await_suspend(bounce_.handle()));
+    if constexpr (std::is_void_v<Result>) {
+      inner_.await_suspend(bounce_.handle());
+      bounce_.release();  // owned by the foreign party now; it destroys itself when resumed
+      return std::noop_coroutine();
+    } else if constexpr (std::is_same_v<Result, bool>) {
+      if (!inner_.await_suspend(bounce_.handle())) {
+        bounce_.destroy_unused();  // not suspended: nobody will resume the bounce
+        task_.clear_awaiting();
+        return self;
+      }
+      bounce_.release();
+      return std::noop_coroutine();
+    } else {
+      std::coroutine_handle<> next = inner_.await_suspend(bounce_.handle());
+      bounce_.release();
+      return next;
+    }
+  }
+
+  decltype(auto) await_resume() {
+    task_.clear_awaiting();
+    throw_if_cancel_pending(task_);
+    return inner_.await_resume();
+  }
+
+ private:
+  Awaiter inner_;
+  TaskHeader& task_;
+  Bounce bounce_;
+};
+
+class PromiseBase : public TaskHeader {
+ public:
+  // The spawned task this coroutine runs in: itself when spawned, the awaiting
+  // coroutine's task when awaited inline.
+  TaskHeader* task_ = this;
+  // Inline-awaited coroutines resume their awaiter at the end; a spawned one returns to
+  // the worker, which sees the root done.
+  std::coroutine_handle<> continuation_;
+
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* frame, std::size_t) noexcept { free_frame(frame); }
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+
+  struct FinalAwaiter {
+    bool await_ready() noexcept { return false; }
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+      std::coroutine_handle<> next = self.promise().continuation_;
+      return next ? next : std::noop_coroutine();
+    }
+    void await_resume() noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+
+  // Classifies the escaping exception: a CancelledError (any derived type) ends the
+  // task cancelled, carrying its message; anything else is a failure.
+  void unhandled_exception() noexcept;
+
+  template <class U>
+  auto await_transform(Task<U>&& child);
+  template <class U>
+  auto await_transform(Task<U>& child) {
+    return await_transform(std::move(child));
+  }
+
+  template <class A>
+    requires WeftAwaitable<A>
+  auto await_transform(A&& awaitable) {
+    return std::forward<A>(awaitable).weft_awaiter(*task_);
+  }
+
+  template <class A>
+    requires(!WeftAwaitable<A>)
+  auto await_transform(A&& awaitable) {
+    using Awaiter = decltype(get_awaiter(std::forward<A>(awaitable)));
+    return ForeignAwaiter<Awaiter>(get_awaiter(std::forward<A>(awaitable)), *task_);
+  }
+
+ protected:
+  void rethrow_if_failed() {
+    if (outcome.load(std::memory_order_relaxed) == Outcome::Exception ||
+        outcome.load(std::memory_order_relaxed) == Outcome::Cancelled) {
+      // An inline child's failure propagates to its awaiter, which observes it.
+      failure_observed.store(true, std::memory_order_relaxed);
+      std::rethrow_exception(failure);
+    }
+  }
+};
+
+template <class T>
+class Promise : public PromiseBase {
+ public:
+  Task<T> get_return_object() noexcept;
+
+  template <class U>
+    requires std::convertible_to<U&&, T>
+  void return_value(U&& value) {
+    value_.emplace(std::forward<U>(value));
+    // Relaxed: published with the task's completion (release in transition_to_complete)
+    // or, inline, read by the same thread.
+    outcome.store(Outcome::Value, std::memory_order_relaxed);
+  }
+
+  // Inline await: the awaiter is the only reader, once.
+  T take_inline_result() {
+    rethrow_if_failed();
+    return std::move(*value_);
+  }
+
+  // JoinHandle retrieval of a completed task: copies, or moves out once when T is
+  // move-only (a second retrieval then throws InvalidStateError).
+  T retrieve_value() {
+    if constexpr (std::is_copy_constructible_v<T>) {
+      return *value_;
+    } else {
+      if (value_taken_.exchange(true, std::memory_order_relaxed))  // Relaxed: one owner
+        throw InvalidStateError("weft: the move-only result was already retrieved");
+      return std::move(*value_);
+    }
+  }
+
+ private:
+  std::optional<T> value_;
+  std::atomic<bool> value_taken_{false};
+};
+
+template <>
+class Promise<void> : public PromiseBase {
+ public:
+  Task<void> get_return_object() noexcept;
+  void return_void() noexcept { outcome.store(Outcome::Value, std::memory_order_relaxed); }
+  void take_inline_result() { rethrow_if_failed(); }
+  void retrieve_value() {}
+};
+
+// co_await of a lazy Task inside a task: runs the child inline by symmetric transfer.
+template <class U>
+class TaskAwaiter {
+ public:
+  TaskAwaiter(std::coroutine_handle<Promise<U>> child, TaskHeader& task) : child_(child), task_(task) {}
+
+  bool await_ready() {
+    if (!child_) throw InvalidStateError("weft: co_await of an empty Task");
+    throw_if_cancel_pending(task_);
+    return false;
+  }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept {
+    child_.promise().task_ = &task_;
+    child_.promise().continuation_ = parent;
+    return child_;
+  }
+  U await_resume() { return child_.promise().take_inline_result(); }
+
+ private:
+  std::coroutine_handle<Promise<U>> child_;
+  TaskHeader& task_;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,216 @@
+#pragma once
+// JoinHandle<T>: the owner's view of a spawned task. Holds one reference to the task;
+// dropping it detaches the task, which keeps running.
+//
+// Awaiting a handle (JoinAwaiter) is a wait on the task's completion under the wait
+// protocol (core/wait_cell.hpp): the awaiting task arms its cell, writes itself into
+// the target's join slot, sets JOIN_WAITER, and suspends. The target's completer and a
+// canceller of the awaiting task race on the cell; exactly one reschedules it. The
+// registration holds a reference to the awaiting task, dropped by whoever ends it (the
+// completer, or the awaiter when it withdraws), so the completer never touches a freed
+// header.
+#include <exception>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <weft/detail/promise.hpp>
+#include <weft/errors.hpp>
+
+namespace weft {
+
+template <class T>
+class JoinHandle;
+
+namespace detail {
+
+// The failure or cancellation of a completed task, as its awaiter sees it.
+[[noreturn]] void throw_task_cancelled(TaskHeader& task);
+inline void rethrow_task_failure(TaskHeader& task) {
+  // Acquire: the caller saw COMPLETE; the outcome was written before it.
+  switch (task.outcome.load(std::memory_order_acquire)) {
+    case Outcome::Cancelled:
+      throw_task_cancelled(task);
+    case Outcome::Exception:
+      task.failure_observed.store(true, std::memory_order_relaxed);  // Relaxed: one owner
+      std::rethrow_exception(task.failure);
+    default:
+      return;
+  }
+}
+
+template <class T>
+class JoinAwaiter {
+ public:
+  JoinAwaiter(TaskHeader& target, TaskHeader& self) : target_(target), self_(self) {}
+
+  bool await_ready() {
+    if (&target_ == &self_) throw InvalidStateError("weft: a task cannot await its own handle");
+    throw_if_cancel_pending_forwarding();
+    return target_.state.load(std::memory_order_acquire).is_complete();
+  }
+
+  bool await_suspend(std::coroutine_handle<> self_handle) {
+    self_.resume_point = self_handle;
+    self_.set_awaiting("task", target_.id);
+    generation_ = self_.wait.arm();
+    armed_ = true;
+    target_.join.task = &self_;
+    target_.join.generation = generation_;
+    self_.state.ref_inc();  // the registration's reference (we hold the execution one)
+    switch (target_.state.set_join_waiter()) {
+      case TaskStateWord::JoinRegistration::Registered:
+        break;
+      case TaskStateWord::JoinRegistration::Complete:
+        self_.state.ref_dec();  // never the last: the execution reference remains
+        // Win our own cell back; if a canceller won it, its wake-up resumes us.
+        return !self_.wait.try_wake(generation_);
+      case TaskStateWord::JoinRegistration::Busy:
+        self_.state.ref_dec();
+        misuse_ = true;
+        return !self_.wait.try_wake(generation_);
+    }
+    // The Dekker half of the task (see core/wait_cell.hpp): a cancel that came
+    // between the check in await_ready and arm() is seen here.
+    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation_)) return false;
+    return true;
+  }
+
+  T await_resume() {
+    self_.clear_awaiting();
+    if (misuse_) throw InvalidStateError("weft: two tasks await one JoinHandle at the same time");
+    if (armed_ && self_.wait.status() == WaitCell::CANCELLED) {
+      // Our own cancellation. Withdraw from the join slot unless the completer owns it
+      // already (it then drops the registration's reference itself).
+      if (target_.state.unset_join_waiter()) self_.state.ref_dec();
+      request_cancel(target_, {});  // asyncio: cancelling the awaiter cancels the awaited
+      std::string message;
+      take_cancel_request(self_, message);
+      throw_cancelled(std::move(message));
+    }
+    rethrow_task_failure(target_);
+    return static_cast<Promise<T>&>(target_).retrieve_value();
+  }
+
+ private:
+  void throw_if_cancel_pending_forwarding() {
+    if (self_.state.cancel_requested_relaxed()) {
+      std::string message;
+      if (take_cancel_request(self_, message)) {
+        request_cancel(target_, {});
+        throw_cancelled(std::move(message));
+      }
+    }
+  }
+
+  TaskHeader& target_;
+  TaskHeader& self_;
+  std::uint64_t generation_ = 0;
+  bool armed_ = false;
+  bool misuse_ = false;
+};
+
+}  // namespace detail
+
+template <class T>
+class JoinHandle {
+ public:
+  JoinHandle() noexcept = default;
+  JoinHandle(JoinHandle&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+  JoinHandle& operator=(JoinHandle&& other) noexcept {
+    if (this != &other) {
+      reset();
+      task_ = std::exchange(other.task_, nullptr);
+    }
+    return *this;
+  }
+  JoinHandle(const JoinHandle&) = delete;
+  JoinHandle& operator=(const JoinHandle&) = delete;
+  ~JoinHandle() { reset(); }
+
+  explicit operator bool() const noexcept { return task_ != nullptr; }
+
+  // Requests cancellation (asyncio's Task.cancel); false if the task already finished.
+  bool cancel(std::string_view message = {}) { return detail::request_cancel(header(), message); }
+
+  bool done() const {
+    return header().state.load(std::memory_order_acquire).is_complete();
+  }
+  bool cancelled() const {
+    return done() && header().outcome.load(std::memory_order_acquire) == detail::Outcome::Cancelled;
+  }
+
+  // The failure, null on success. InvalidStateError before the end, TaskCancelled if
+  // the task was cancelled.
+  std::exception_ptr exception() const {
+    require_done();
+    detail::TaskHeader& task = header();
+    switch (task.outcome.load(std::memory_order_acquire)) {
+      case detail::Outcome::Cancelled:
+        detail::throw_task_cancelled(task);
+      case detail::Outcome::Exception:
+        task.failure_observed.store(true, std::memory_order_relaxed);  // Relaxed: one owner
+        return task.failure;
+      default:
+        return nullptr;
+    }
+  }
+
+  // The value; rethrows the failure. InvalidStateError before the end, TaskCancelled if
+  // cancelled.
+  T result() {
+    require_done();
+    detail::rethrow_task_failure(header());
+    return promise().retrieve_value();
+  }
+
+  // asyncio 3.11: pending cancel requests, and their withdrawal.
+  int cancelling() const;
+  int uncancel();
+
+  TaskId id() const { return header().id; }
+  std::string_view name() const { return header().name; }
+
+  // The weft awaitable protocol (used by the promise's await_transform).
+  detail::JoinAwaiter<T> weft_awaiter(detail::TaskHeader& self) {
+    return detail::JoinAwaiter<T>(header(), self);
+  }
+
+  // For the runtime (block_on) and combinators.
+  detail::TaskHeader& header() const {
+    if (task_ == nullptr) throw InvalidStateError("weft: empty JoinHandle");
+    return *task_;
+  }
+  explicit JoinHandle(detail::TaskHeader* task) noexcept : task_(task) {}
+
+ private:
+  detail::Promise<T>& promise() { return static_cast<detail::Promise<T>&>(header()); }
+  void require_done() const {
+    if (!done()) throw InvalidStateError("weft: the task has not finished");
+  }
+  void reset() noexcept {
+    if (task_ != nullptr) {
+      task_->state.drop_join_interest();
+      detail::release_task(*task_);
+      task_ = nullptr;
+    }
+  }
+
+  detail::TaskHeader* task_ = nullptr;
+};
+
+namespace detail {
+int task_cancelling(TaskHeader& task);
+int task_uncancel(TaskHeader& task);
+}  // namespace detail
+
+template <class T>
+int JoinHandle<T>::cancelling() const {
+  return detail::task_cancelling(header());
+}
+template <class T>
+int JoinHandle<T>::uncancel() {
+  return detail::task_uncancel(header());
+}
+
+}  // namespace weft

@@ -1,0 +1,66 @@
+#pragma once
+// Runtime: a pool of worker threads running tasks. Not copyable, not movable; the
+// destructor shuts it down (cancels what still runs, runs its cleanup, joins).
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <weft/clock.hpp>
+#include <weft/errors.hpp>
+#include <weft/join_handle.hpp>
+#include <weft/spawn.hpp>
+#include <weft/task.hpp>
+
+namespace weft {
+
+struct RuntimeOptions {
+  unsigned workers = 0;                 // 0 = std::thread::hardware_concurrency()
+  std::string name = "weft";            // worker threads are named "<name>-<i>"
+  std::chrono::nanoseconds timer_tick = std::chrono::milliseconds(1);
+  Clock* clock = nullptr;               // nullptr = steady clock
+  std::function<void(const TaskInfo&, std::exception_ptr)> on_unobserved_exception;  // default: stderr
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  template <class T>
+  JoinHandle<T> spawn(Task<T> task, SpawnOptions options = {}, const char* file = __builtin_FILE(),
+                      unsigned line = __builtin_LINE()) {
+    return detail::spawn_on(*core_, std::move(task), std::move(options), file, line);
+  }
+
+  // Runs the task to its end from a thread that is not a worker; returns its value or
+  // rethrows its failure (TaskCancelled if it was cancelled).
+  template <class T>
+  T block_on(Task<T> task, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    require_not_on_worker("block_on");
+    JoinHandle<T> handle = spawn(std::move(task), {}, file, line);
+    wait_blocking(handle.header());
+    return handle.result();
+  }
+
+  // Idempotent. Spawning afterwards throws RuntimeClosed. InvalidStateError from a
+  // worker of this runtime (it would wait for itself).
+  void shutdown();
+
+  std::vector<TaskInfo> tasks() const;                 // live tasks (asyncio.all_tasks)
+  bool cancel(TaskId id, std::string_view message = {});  // false if gone or done
+  std::string dump() const;                            // the live task tree
+  unsigned workers() const noexcept;
+
+ private:
+  void require_not_on_worker(const char* what) const;
+  static void wait_blocking(detail::TaskHeader& task);
+
+  RuntimeOptions options_;
+  detail::RuntimeCore* core_;
+};
+
+}  // namespace weft

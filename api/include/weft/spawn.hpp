@@ -1,0 +1,57 @@
+#pragma once
+// spawn: turn a lazy Task into a task of its own on a runtime's workers.
+#include <stop_token>
+#include <string>
+
+#include <weft/errors.hpp>
+#include <weft/join_handle.hpp>
+#include <weft/task.hpp>
+
+namespace weft {
+
+struct SpawnOptions {
+  std::string name;       // default "task-<id>"
+  std::stop_token stop;   // a stop request cancels the task
+};
+
+namespace detail {
+
+// Sets up the frame's header and queues it. On a closed runtime the frame is
+// destroyed and RuntimeClosed thrown.
+template <class T>
+JoinHandle<T> spawn_on(RuntimeCore& runtime, Task<T>&& task, SpawnOptions&& options,
+                       const char* file, unsigned line) {
+  std::coroutine_handle<Promise<T>> frame = task.release();
+  if (!frame) throw InvalidStateError("weft: spawn of an empty Task");
+  Promise<T>& promise = frame.promise();
+  promise.root = frame;
+  promise.resume_point = frame;
+  promise.name = std::move(options.name);
+  promise.spawned_file = file;
+  promise.spawned_line = line;
+  // Before the task is queued: a token already stopped cancels it before its first run.
+  attach_stop_token(promise, options.stop);
+  if (submit_task(runtime, promise) == SubmitResult::Closed) {
+    frame.destroy();
+    throw RuntimeClosed();
+  }
+  return JoinHandle<T>(&promise);
+}
+
+// Links a stop token to the task's cancellation (defined with the cancellation API).
+void attach_stop_token(TaskHeader& task, const std::stop_token& stop);
+
+// The runtime of the calling worker thread, or NotInRuntime.
+RuntimeCore& require_current_runtime();
+
+}  // namespace detail
+
+// Inside a task: spawn on the current runtime. Elsewhere: NotInRuntime.
+template <class T>
+JoinHandle<T> spawn(Task<T> task, SpawnOptions options = {}, const char* file = __builtin_FILE(),
+                    unsigned line = __builtin_LINE()) {
+  return detail::spawn_on(detail::require_current_runtime(), std::move(task), std::move(options),
+                          file, line);
+}
+
+}  // namespace weft

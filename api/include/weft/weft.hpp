@@ -1,0 +1,10 @@
+#pragma once
+// The umbrella header: everything a weft user touches, in namespace weft.
+#include <weft/clock.hpp>
+#include <weft/errors.hpp>
+#include <weft/join_handle.hpp>
+#include <weft/runtime.hpp>
+#include <weft/spawn.hpp>
+#include <weft/task.hpp>
+#include <weft/this_task.hpp>
+#include <weft/scheduler/task_info.hpp>

@@ -1,0 +1,94 @@
+// Cancellation bookkeeping behind JoinHandle, this_task and SpawnOptions::stop.
+#include <mutex>
+#include <stop_token>
+
+#include <weft/join_handle.hpp>
+#include <weft/spawn.hpp>
+#include <weft/this_task.hpp>
+
+namespace weft::detail {
+
+void throw_task_cancelled(TaskHeader& task) {
+  std::string message;
+  if (task.failure) {
+    try {
+      std::rethrow_exception(task.failure);
+    } catch (const CancelledError& error) {
+      message = error.message();
+    } catch (...) {
+    }
+  } else {
+    std::lock_guard guard(task.cancel_lock);
+    if (task.cancel_message) message = *task.cancel_message;
+  }
+  throw TaskCancelled(std::move(message));
+}
+
+int task_cancelling(TaskHeader& task) {
+  std::lock_guard guard(task.cancel_lock);
+  return task.cancelling;
+}
+
+int task_uncancel(TaskHeader& task) {
+  std::lock_guard guard(task.cancel_lock);
+  if (task.cancelling > 0) --task.cancelling;
+  // asyncio 3.13: back to zero withdraws a request not yet delivered (not while the
+  // runtime shuts down: then every suspension point must throw).
+  if (task.cancelling == 0 && task.runtime != nullptr && !runtime_closed(*task.runtime) &&
+      task.state.load(std::memory_order_relaxed).has(TaskStateWord::CANCEL_REQUESTED)) {
+    task.state.take_cancel_request();
+    task.cancel_message.reset();
+  }
+  return task.cancelling;
+}
+
+namespace {
+struct StopCallbackLink final : StopLink {
+  struct Cancel {
+    TaskHeader* task;
+    void operator()() const noexcept {
+      try {
+        request_cancel(*task, "stop requested");
+      } catch (...) {
+        // Allocation of the message failed; the request itself is registered.
+      }
+    }
+  };
+  StopCallbackLink(const std::stop_token& stop, TaskHeader* task) : callback(stop, Cancel{task}) {}
+  std::stop_callback<Cancel> callback;
+};
+}  // namespace
+
+void attach_stop_token(TaskHeader& task, const std::stop_token& stop) {
+  if (!stop.stop_possible()) return;
+  // An already requested stop runs the callback here, before the task is queued.
+  task.stop_link = std::make_unique<StopCallbackLink>(stop, &task);
+}
+
+RuntimeCore& require_current_runtime() {
+  RuntimeCore* runtime = current_runtime();
+  if (runtime == nullptr) throw NotInRuntime("weft::spawn: not called from a task; use Runtime::spawn");
+  return *runtime;
+}
+
+}  // namespace weft::detail
+
+namespace weft::this_task {
+
+namespace {
+weft::detail::TaskHeader& self(const char* what) {
+  weft::detail::TaskHeader* task = weft::detail::current_task();
+  if (task == nullptr) throw NotInRuntime(std::string("weft::this_task::") + what + ": not in a task");
+  return *task;
+}
+}  // namespace
+
+TaskId id() { return self("id").id; }
+std::string_view name() { return self("name").name; }
+void cancel(std::string_view message) { weft::detail::request_cancel(self("cancel"), message); }
+bool cancel_requested() { return weft::detail::task_cancelling(self("cancel_requested")) > 0; }
+void throw_if_cancelled() { weft::detail::throw_if_cancel_pending(self("throw_if_cancelled")); }
+int cancelling() { return weft::detail::task_cancelling(self("cancelling")); }
+int uncancel() { return weft::detail::task_uncancel(self("uncancel")); }
+
+}  // namespace weft::this_task

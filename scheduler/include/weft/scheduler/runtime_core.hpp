@@ -1,0 +1,76 @@
+#pragma once
+// The scheduler as the api layer sees it: an opaque RuntimeCore and the operations on
+// tasks that need one. Everything here is weft::detail; users go through weft::Runtime.
+//
+// Reference counting (the high bits of TaskStateWord): a spawned task starts with two
+// references, one held by the runtime until the task completes ("execution") and one
+// held by its JoinHandle. Anyone else who must touch a task that it does not own (a
+// registration in another task's join slot, Runtime::cancel) takes one first. The
+// holder of the last reference frees the frame through release_task().
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <weft/scheduler/task_header.hpp>
+#include <weft/scheduler/task_info.hpp>
+
+namespace weft::detail {
+
+struct RuntimeConfig {
+  unsigned workers = 0;  // 0 = hardware threads
+  std::string name = "weft";
+  std::function<void(const TaskInfo&, std::exception_ptr)> on_unobserved_exception;
+};
+
+RuntimeCore* create_runtime(RuntimeConfig config);
+// Shuts down (see shutdown_runtime) and frees the runtime.
+void destroy_runtime(RuntimeCore* runtime) noexcept;
+unsigned worker_count(const RuntimeCore& runtime) noexcept;
+
+enum class SubmitResult { Submitted, Closed };
+// Registers a task whose header is initialised (root, resume_point, name, file, line)
+// and queues it: on the current worker's deque when called from one of this runtime's
+// workers, else on the injector. Assigns its id and parent. On Closed nothing was
+// queued and the caller still owns the frame.
+SubmitResult submit_task(RuntimeCore& runtime, TaskHeader& task) noexcept;
+
+// The caller won the task's WaitCell (or otherwise owns the right to wake it once).
+void wake_task(TaskHeader& task) noexcept;
+
+// this_task::yield(): called by the running task from await_suspend. The worker
+// requeues it at the back (the injector) once it has suspended.
+void yield_current(TaskHeader& task) noexcept;
+
+// Registers a cancellation request (asyncio's Task.cancel): counts it, keeps the
+// first undelivered request's message, and wakes the task if its wait is cancellable.
+// Returns false if the task had already completed.
+bool request_cancel(TaskHeader& task, std::string_view message);
+
+// Delivery at a suspension point: if a request is pending, consumes it and returns
+// true with its message in `message`. While the runtime shuts down the request stays
+// pending, so that every later suspension point throws too.
+bool take_cancel_request(TaskHeader& task, std::string& message);
+
+// Drops one reference; the last one reports an unretrieved failure (to the runtime's
+// on_unobserved_exception, or stderr once the runtime is gone) and frees the frame.
+void release_task(TaskHeader& task) noexcept;
+
+// The runtime/task the calling thread is running, or nullptr.
+RuntimeCore* current_runtime() noexcept;
+TaskHeader* current_task() noexcept;
+bool on_worker_of(const RuntimeCore& runtime) noexcept;
+
+// Refuses new spawns, cancels every live task (cancellation stays pending, so every
+// suspension point throws), runs them until all have finished, joins the workers.
+// Idempotent; must not be called from one of the runtime's own workers.
+void shutdown_runtime(RuntimeCore& runtime);
+bool runtime_closed(const RuntimeCore& runtime) noexcept;
+
+std::vector<TaskInfo> snapshot_tasks(const RuntimeCore& runtime);
+TaskInfo describe_task(const TaskHeader& task);
+bool cancel_task_by_id(RuntimeCore& runtime, TaskId id, std::string_view message);
+
+}  // namespace weft::detail

@@ -1,0 +1,110 @@
+#pragma once
+// The task header: what the scheduler knows of one task. Every weft coroutine promise
+// derives from it, so a spawned task is one allocation (its coroutine frame) holding
+// header, promise and result. A lazy Task awaited inline carries an unused header and
+// runs inside the header of the spawned task that awaits it (PromiseBase::task).
+//
+// Ownership rules
+//   * `state` and `wait` are atomics, touched by anyone under their own protocols
+//     (core/task_state.hpp, core/wait_cell.hpp).
+//   * Fields marked [owner] are read and written only by whoever runs the task: the
+//     worker that moved it to RUNNING, or the coroutine itself. The queue hand-off
+//     (release push, acquire pop + transition_to_running) orders them between workers.
+//   * Fields marked [spawn] are written once before the task is first queued and are
+//     read-only afterwards.
+//   * `join` is written by the registering awaiter before it sets JOIN_WAITER (release)
+//     and read by the completer after it set COMPLETE (acquire).
+//   * `cancel_message` and `cancelling` are guarded by `cancel_lock`.
+//   * `registry_*` are guarded by the lock of the registry shard the task is in.
+//   * `outcome` is written by the completer before COMPLETE (release), read by others
+//     after seeing COMPLETE (acquire).
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include <weft/core/spin_lock.hpp>
+#include <weft/core/task_state.hpp>
+#include <weft/core/wait_cell.hpp>
+
+namespace weft::detail {
+
+class RuntimeCore;
+struct TaskHeader;
+
+// How a finished task ended.
+enum class Outcome : std::uint8_t { Pending, Value, Exception, Cancelled };
+
+// Who is registered to be woken when the task completes: an awaiting task, woken
+// through its WaitCell for one wait generation (the registration holds a reference
+// to that task, dropped by whoever ends the registration), or a thread blocked in
+// block_on, woken through `thread_done` (here, in the header its JoinHandle keeps
+// alive, so the completer never touches the blocked thread's stack).
+struct JoinSlot {
+  TaskHeader* task = nullptr;
+  std::uint64_t generation = 0;
+  std::atomic<std::uint32_t> thread_done{0};
+};
+
+// A link from something outside (a std::stop_token's callback) that may cancel the
+// task; destroyed when the task completes, so nothing outside outlives its use of it.
+struct StopLink {
+  virtual ~StopLink() = default;
+};
+
+// What a task is waiting on, for Runtime::tasks() and dump(): a static word and a
+// number ("sleep", 120'000'000 ns; "task", 42). Written by the owner, read racily by
+// introspection, hence relaxed atomics.
+struct AwaitingWhat {
+  std::atomic<const char*> what{nullptr};
+  std::atomic<std::uint64_t> argument{0};
+};
+
+struct TaskHeader {
+  TaskStateWord state{2, true};
+  WaitCell wait;
+
+  std::coroutine_handle<> resume_point;  // [owner] what to resume when it next runs
+  std::coroutine_handle<> root;          // [spawn] the spawned coroutine; destroying it frees all
+  RuntimeCore* runtime = nullptr;        // [spawn]
+  std::uint64_t runtime_uid = 0;         // [spawn] names the runtime after it is gone
+  std::uint64_t id = 0;                  // [spawn]
+  std::uint64_t parent = 0;              // [spawn] 0 = spawned from outside any task
+  std::string name;                      // [spawn] empty = "task-<id>"
+  const char* spawned_file = "";         // [spawn]
+  unsigned spawned_line = 0;             // [spawn]
+  bool yielded = false;                  // [owner] suspended by this_task::yield()
+
+  JoinSlot join;
+
+  SpinLock cancel_lock;
+  int cancelling = 0;                            // asyncio's cancelling() count
+  std::unique_ptr<std::string> cancel_message;   // first undelivered request's message
+
+  std::unique_ptr<StopLink> stop_link;           // [spawn] set before the task is queued
+
+  std::atomic<Outcome> outcome{Outcome::Pending};
+  std::exception_ptr failure;                    // with Outcome::Exception, set before COMPLETE
+  std::atomic<bool> failure_observed{false};     // someone retrieved `failure`
+
+  TaskHeader* registry_prev = nullptr;
+  TaskHeader* registry_next = nullptr;
+  std::uint32_t registry_shard = 0;              // [spawn]
+
+  AwaitingWhat awaiting;
+
+  TaskHeader() = default;
+  TaskHeader(const TaskHeader&) = delete;
+  TaskHeader& operator=(const TaskHeader&) = delete;
+
+  void set_awaiting(const char* what, std::uint64_t argument = 0) noexcept {
+    // Relaxed: introspection is a racy snapshot by contract.
+    awaiting.argument.store(argument, std::memory_order_relaxed);
+    awaiting.what.store(what, std::memory_order_relaxed);
+  }
+  void clear_awaiting() noexcept { awaiting.what.store(nullptr, std::memory_order_relaxed); }
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,128 @@
+#pragma once
+// Idle-worker coordination (after Tokio's scheduler/multi_thread/idle.rs).
+//
+// One atomic word counts the workers that are *searching* (looking for work to steal,
+// low 16 bits) and the workers that are *unparked* (not asleep, high 16 bits). A list
+// of sleepers, under a lock, names the parked workers.
+//
+// Rules
+//   * At most half the workers search at once (transition_worker_to_searching).
+//   * Whoever makes work visible (a push to a deque or the injector) then calls
+//     worker_to_notify(): it wakes one sleeper, and counts it as unparked and searching
+//     at once, only when nobody searches and somebody sleeps. A searcher will find the
+//     work, so waking another would only add contention.
+//   * A searcher that finds work leaves the search; if it was the last searcher it
+//     wakes another worker (there may be more work where it found this).
+//   * A worker parks only after transition_worker_to_parked. If it was the last
+//     searcher it looks at every queue once more and wakes a worker if any holds work.
+//
+// Why no wake-up is lost: the pusher does [push; seq_cst fence; load state] and the
+// last searcher does [seq_cst RMW on state; seq_cst fence; look at the queues]. By the
+// fences' total order one of them sees the other: either the pusher sees no searcher
+// and wakes a sleeper, or the last searcher sees the work. A worker that is neither
+// searching nor asleep is busy and will search before it parks.
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace weft::detail {
+
+class Idle {
+ public:
+  explicit Idle(unsigned workers) : workers_(workers), state_(workers << UNPARKED_SHIFT) {
+    sleepers_.reserve(workers);
+  }
+
+  // After making work visible. Returns the worker to unpark, if any.
+  std::optional<unsigned> worker_to_notify() {
+    // Orders the push of the work before the load of the counters; pairs with the
+    // fence in Worker::park after transition_worker_to_parked (see the essay).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!should_wake(state_.load(std::memory_order_relaxed))) return std::nullopt;
+    std::lock_guard guard(lock_);
+    // Under the lock the sleeper list and the unparked count change together.
+    if (!should_wake(state_.load(std::memory_order_relaxed)) || sleepers_.empty())
+      return std::nullopt;
+    unsigned worker = sleepers_.back();
+    sleepers_.pop_back();
+    // seq_cst: the woken worker is counted as searching before anyone reads the word.
+    state_.fetch_add(ONE_SEARCHING | ONE_UNPARKED, std::memory_order_seq_cst);
+    return worker;
+  }
+
+  // A worker out of local work wants to steal. False if half the workers search already.
+  bool transition_worker_to_searching() {
+    // Relaxed: the cap is a heuristic; an occasional extra searcher is harmless.
+    std::uint32_t state = state_.load(std::memory_order_relaxed);
+    if (2 * searching(state) >= workers_) return false;
+    // seq_cst: part of the Dekker pair with worker_to_notify's fence.
+    state_.fetch_add(ONE_SEARCHING, std::memory_order_seq_cst);
+    return true;
+  }
+
+  // A searcher found work. Returns true if it was the last searcher.
+  bool transition_worker_from_searching() {
+    // seq_cst: a pusher that reads the decremented count must also see our queues.
+    std::uint32_t prev = state_.fetch_sub(ONE_SEARCHING, std::memory_order_seq_cst);
+    return searching(prev) == 1;
+  }
+
+  // The worker goes to sleep. Returns true if it was the last searcher (it must then
+  // look at the queues once more).
+  bool transition_worker_to_parked(unsigned worker, bool was_searching) {
+    std::lock_guard guard(lock_);
+    std::uint32_t dec = ONE_UNPARKED | (was_searching ? ONE_SEARCHING : 0);
+    // seq_cst: the Dekker pair with worker_to_notify (see the essay).
+    std::uint32_t prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
+    sleepers_.push_back(worker);
+    return was_searching && searching(prev) == 1;
+  }
+
+  // After a wake-up: true if this worker was taken off the sleeper list by a notifier
+  // (which counted it as unparked and searching).
+  bool was_notified(unsigned worker) {
+    std::lock_guard guard(lock_);
+    for (unsigned sleeper : sleepers_)
+      if (sleeper == worker) return false;
+    return true;
+  }
+
+  // A sleeper woke by itself (a timer deadline, shutdown): takes itself off the list
+  // and counts itself unparked, not searching. Returns false if a notifier had already
+  // done so (then it is counted as searching).
+  bool unpark_self(unsigned worker) {
+    std::lock_guard guard(lock_);
+    for (auto it = sleepers_.begin(); it != sleepers_.end(); ++it) {
+      if (*it == worker) {
+        sleepers_.erase(it);
+        // seq_cst: as the other transitions of the counters.
+        state_.fetch_add(ONE_UNPARKED, std::memory_order_seq_cst);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  unsigned searching_now() const {
+    return searching(state_.load(std::memory_order_relaxed));  // Relaxed: statistics only
+  }
+
+ private:
+  static constexpr unsigned UNPARKED_SHIFT = 16;
+  static constexpr std::uint32_t ONE_SEARCHING = 1;
+  static constexpr std::uint32_t ONE_UNPARKED = 1u << UNPARKED_SHIFT;
+  static std::uint32_t searching(std::uint32_t state) { return state & 0xffff; }
+  static std::uint32_t unparked(std::uint32_t state) { return state >> UNPARKED_SHIFT; }
+  bool should_wake(std::uint32_t state) const {
+    return searching(state) == 0 && unparked(state) < workers_;
+  }
+
+  const unsigned workers_;
+  std::atomic<std::uint32_t> state_;
+  std::mutex lock_;
+  std::vector<unsigned> sleepers_;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,184 @@
+// RuntimeCore: construction, scheduling entry points, completion and shutdown.
+// The protocol is described in runtime_core_impl.hpp; the worker loop is worker.cpp.
+#include <cassert>
+#include <cstdio>
+
+#include "runtime_core_impl.hpp"
+#include "unobserved.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+unsigned resolve_workers(unsigned requested) {
+  if (requested != 0) return requested;
+  unsigned hardware = std::thread::hardware_concurrency();
+  return hardware == 0 ? 1 : hardware;
+}
+
+std::uint64_t next_runtime_uid() {
+  static std::atomic<std::uint64_t> counter{0};
+  // Relaxed: only uniqueness matters.
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+}  // namespace
+
+RuntimeCore::RuntimeCore(RuntimeConfig cfg)
+    : config(std::move(cfg)),
+      workers(resolve_workers(config.workers)),
+      uid(next_runtime_uid()),
+      registry(workers + 1),
+      idle(workers) {
+  if (workers > 0xffff) throw std::invalid_argument("weft: at most 65535 workers");
+  register_unobserved_handler(uid, config.on_unobserved_exception);
+  worker_slots.reserve(workers);
+  for (unsigned i = 0; i < workers; ++i)
+    worker_slots.push_back(std::make_unique<CachePadded<Worker>>(*this, i));
+}
+
+void RuntimeCore::start() {
+  // Threads start only once every worker exists: thieves index worker_slots.
+  for (unsigned i = 0; i < workers; ++i) {
+    Worker& w = worker(i);
+    w.thread_ = std::thread([&w] { w.run(); });
+  }
+}
+
+RuntimeCore::~RuntimeCore() {
+  shutdown();
+  unregister_unobserved_handler(uid);
+}
+
+void RuntimeCore::schedule(TaskHeader& task, bool fresh) {
+  Worker* self = current_worker();
+  if (self != nullptr && &self->runtime_ == this) {
+    if (fresh)
+      self->push_local(task);
+    else
+      self->push_lifo(task);
+  } else {
+    push_injector(task);
+  }
+}
+
+void RuntimeCore::push_injector(TaskHeader& task) {
+  // The queue's enqueue is a release and its dequeue an acquire (moodycamel's
+  // contract), so the worker that takes the task sees everything written before.
+  injector.enqueue(&task);
+  notify_one();
+}
+
+void RuntimeCore::notify_one() {
+  if (auto index = idle.worker_to_notify()) worker(*index).parker_.unpark();
+}
+
+void RuntimeCore::complete(TaskHeader& task) {
+  // A stop request from now on has nothing left to cancel; the callback's destructor
+  // waits for one that is running on another thread.
+  task.stop_link.reset();
+  registry.remove(task);
+  // Acquire: pairs with the seq_cst store in shutdown(); a shutdown waiting for the
+  // registry to empty is told under its mutex, so the wake-up cannot be lost.
+  if (closing.load(std::memory_order_acquire)) {
+    std::lock_guard guard(shutdown_mutex);
+    shutdown_cv.notify_all();
+  }
+  TaskStateWord::Snapshot before = task.state.transition_to_complete();
+  if (before.has(TaskStateWord::JOIN_WAITER)) {
+    // transition_to_complete's acquire pairs with set_join_waiter's release: the slot
+    // written by the registrant is visible. From here on the completer owns the slot.
+    if (TaskHeader* awaiting = task.join.task) {
+      if (awaiting->wait.try_wake(task.join.generation)) wake_task(*awaiting);
+      release_task(*awaiting);  // the registration's reference
+    } else {
+      // Release: the blocked thread's acquire load then sees the result.
+      task.join.thread_done.store(1, std::memory_order_release);
+      task.join.thread_done.notify_one();
+    }
+  }
+  release_task(task);  // the execution reference
+}
+
+void RuntimeCore::shutdown() {
+  {
+    std::lock_guard guard(shutdown_mutex);
+    if (shutdown_done) return;
+  }
+  // seq_cst: pairs with the acquire load in complete() (see there) and is ordered
+  // before the registry walk below.
+  closing.store(true, std::memory_order_seq_cst);
+  registry.close();
+  registry.for_each([](TaskHeader& task) { request_cancel(task, "runtime shutdown"); });
+  {
+    std::unique_lock lock(shutdown_mutex);
+    shutdown_cv.wait(lock, [&] { return registry.size() == 0; });
+  }
+  // Release: pairs with the acquire loads of `stopping` in the worker loop.
+  stopping.store(true, std::memory_order_release);
+  for (unsigned i = 0; i < workers; ++i) worker(i).parker_.unpark();
+  for (unsigned i = 0; i < workers; ++i)
+    if (worker(i).thread_.joinable()) worker(i).thread_.join();
+  TaskHeader* leftover = nullptr;
+  assert(!injector.try_dequeue(leftover) && "shutdown: a task was left in the injector");
+  (void)leftover;
+  std::lock_guard guard(shutdown_mutex);
+  shutdown_done = true;
+}
+
+// ---- the free functions of runtime_core.hpp ------------------------------------
+
+RuntimeCore* create_runtime(RuntimeConfig config) {
+  auto* runtime = new RuntimeCore(std::move(config));
+  runtime->start();
+  return runtime;
+}
+
+void destroy_runtime(RuntimeCore* runtime) noexcept { delete runtime; }
+
+unsigned worker_count(const RuntimeCore& runtime) noexcept { return runtime.workers; }
+
+SubmitResult submit_task(RuntimeCore& runtime, TaskHeader& task) noexcept {
+  Worker* self = current_worker();
+  const bool on_worker = self != nullptr && &self->runtime_ == &runtime;
+  unsigned shard;
+  if (on_worker) {
+    shard = self->index_;
+    task.id = self->next_task_id();
+  } else {
+    shard = runtime.workers;
+    // Relaxed: only uniqueness matters. Outside ids are multiples of workers + 1,
+    // worker i's are i + 1 modulo workers + 1, so the two never collide.
+    task.id = (runtime.external_id_counter.fetch_add(1, std::memory_order_relaxed) + 1) *
+              (runtime.workers + 1);
+  }
+  TaskHeader* parent = current_task();
+  task.parent = (parent != nullptr && parent->runtime == &runtime) ? parent->id : 0;
+  task.runtime = &runtime;
+  task.runtime_uid = runtime.uid;
+  // Before the task is visible: afterwards readers may look at the name any time.
+  if (task.name.empty()) task.name = "task-" + std::to_string(task.id);
+  if (!runtime.registry.insert(task, shard)) return SubmitResult::Closed;
+  runtime.schedule(task, /*fresh=*/true);
+  return SubmitResult::Submitted;
+}
+
+void wake_task(TaskHeader& task) noexcept {
+  if (task.state.transition_to_notified() == TaskStateWord::NotifyOutcome::Submit)
+    task.runtime->schedule(task, /*fresh=*/false);
+}
+
+void yield_current(TaskHeader& task) noexcept {
+  task.yielded = true;
+  // RUNNING -> RUNNING|NOTIFIED: the worker requeues it once it has suspended.
+  task.state.transition_to_notified();
+}
+
+void shutdown_runtime(RuntimeCore& runtime) { runtime.shutdown(); }
+
+bool runtime_closed(const RuntimeCore& runtime) noexcept {
+  // Relaxed: a hint for callers; the registry's own check is authoritative.
+  return runtime.closing.load(std::memory_order_relaxed);
+}
+
+}  // namespace weft::detail

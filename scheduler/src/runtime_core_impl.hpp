@@ -1,0 +1,124 @@
+#pragma once
+// The runtime's private parts: workers, injector, idle coordination, registry.
+//
+// Worker loop (Worker::run): LIFO slot (at most MAX_LIFO_RUNS in a row, so two tasks
+// waking each other cannot starve the deque), local deque (owner end, LIFO), the
+// injector first on every 61st turn (so spawns from outside never starve behind
+// local work) and whenever the local queues are empty, then stealing from random
+// victims as one of at most half the workers that search, then parking.
+//
+// Shutdown steps (shutdown_runtime):
+//   1. `closing_` is set and the registry closed: spawns now fail with RuntimeClosed.
+//   2. Every live task gets a cancellation request; while closing, delivery leaves the
+//      request pending, so every later suspension point throws as well.
+//   3. The caller waits until the registry is empty: workers keep running the tasks'
+//      cleanup to the end. The last task to leave the registry notifies the caller.
+//   4. `stopping_` is set, every worker is unparked and joined.
+//   5. The queues are empty by then (every queued task was live); asserted.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include <weft/core/cache_padded.hpp>
+#include <weft/core/parker.hpp>
+#include <weft/core/work_stealing_deque.hpp>
+#include <weft/scheduler/runtime_core.hpp>
+
+#include "idle.hpp"
+#include "registry.hpp"
+
+namespace weft::detail {
+
+class Worker;
+
+class RuntimeCore {
+ public:
+  explicit RuntimeCore(RuntimeConfig config);
+  ~RuntimeCore();
+  RuntimeCore(const RuntimeCore&) = delete;
+  RuntimeCore& operator=(const RuntimeCore&) = delete;
+
+  void start();
+  void shutdown();
+
+  // Queue a task that is SCHEDULED. `fresh` spawns go to the current worker's deque,
+  // wake-ups to its LIFO slot; from outside a worker both go to the injector.
+  void schedule(TaskHeader& task, bool fresh);
+  void push_injector(TaskHeader& task);
+  void notify_one();
+
+  // After the coroutine of `task` reached its final suspend point, or was found
+  // cancelled before its first run.
+  void complete(TaskHeader& task);
+
+  const RuntimeConfig config;
+  const unsigned workers;
+  const std::uint64_t uid;
+  Registry registry;
+  Idle idle;
+  moodycamel::ConcurrentQueue<TaskHeader*> injector;
+  std::vector<std::unique_ptr<CachePadded<Worker>>> worker_slots;
+
+  std::atomic<bool> closing{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> external_id_counter{0};
+
+  std::mutex shutdown_mutex;
+  std::condition_variable shutdown_cv;
+  bool shutdown_done = false;  // guarded by shutdown_mutex
+
+  Worker& worker(unsigned index);
+};
+
+class Worker {
+ public:
+  static constexpr unsigned MAX_LIFO_RUNS = 3;
+  static constexpr unsigned INJECTOR_INTERVAL = 61;
+
+  Worker(RuntimeCore& runtime, unsigned index);
+  void run();  // the thread's body
+
+  // Owner-only helpers (called on this worker's thread).
+  void push_local(TaskHeader& task);   // deque bottom, wakes a sleeper if needed
+  void push_lifo(TaskHeader& task);    // LIFO slot; the previous occupant moves to the deque
+  std::uint64_t next_task_id() noexcept {
+    std::uint64_t id = next_id_;
+    next_id_ += runtime_.workers + 1;
+    return id;
+  }
+
+  RuntimeCore& runtime_;
+  const unsigned index_;
+  WorkStealingDeque<TaskHeader*> deque_;
+  Parker parker_;
+  std::thread thread_;
+
+ private:
+  TaskHeader* next_local();
+  TaskHeader* take_injector();
+  TaskHeader* steal();
+  void run_task(TaskHeader& task);
+  void park();
+  bool any_work_visible();
+
+  TaskHeader* lifo_ = nullptr;
+  unsigned lifo_runs_ = 0;
+  std::uint64_t tick_ = 0;
+  std::uint64_t rng_;
+  bool searching_ = false;
+  std::uint64_t next_id_;
+  moodycamel::ConsumerToken injector_token_;
+};
+
+inline Worker& RuntimeCore::worker(unsigned index) { return worker_slots[index]->value; }
+
+// The worker the calling thread is, or nullptr.
+Worker* current_worker() noexcept;
+
+}  // namespace weft::detail

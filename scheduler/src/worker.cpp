@@ -1,0 +1,182 @@
+// The worker loop: where tasks are found, run, requeued and where workers sleep.
+// The order of the sources and the idle protocol are described in
+// runtime_core_impl.hpp and idle.hpp.
+#include <pthread.h>
+
+#include <cassert>
+#include <string>
+
+#include "runtime_core_impl.hpp"
+
+namespace weft::detail {
+
+namespace {
+thread_local Worker* tls_worker = nullptr;
+thread_local TaskHeader* tls_task = nullptr;
+
+std::uint64_t xorshift(std::uint64_t& state) noexcept {
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return state;
+}
+}  // namespace
+
+Worker* current_worker() noexcept { return tls_worker; }
+TaskHeader* current_task() noexcept { return tls_task; }
+RuntimeCore* current_runtime() noexcept { return tls_worker ? &tls_worker->runtime_ : nullptr; }
+bool on_worker_of(const RuntimeCore& runtime) noexcept {
+  return tls_worker != nullptr && &tls_worker->runtime_ == &runtime;
+}
+
+Worker::Worker(RuntimeCore& runtime, unsigned index)
+    : runtime_(runtime),
+      index_(index),
+      rng_(0x9E3779B97F4A7C15ull * (index + 1)),
+      next_id_(index + 1),
+      injector_token_(runtime.injector) {}
+
+void Worker::run() {
+  tls_worker = this;
+  // Linux limits thread names to 15 characters.
+  std::string name = runtime_.config.name + "-" + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+
+  // Acquire: pairs with the release store in RuntimeCore::shutdown.
+  while (!runtime_.stopping.load(std::memory_order_acquire)) {
+    TaskHeader* task = next_local();
+    if (task == nullptr) task = take_injector();
+    if (task == nullptr) {
+      if (!searching_) searching_ = runtime_.idle.transition_worker_to_searching();
+      if (searching_) task = steal();
+    }
+    if (task == nullptr) {
+      park();
+      continue;
+    }
+    if (searching_) {
+      searching_ = false;
+      // The last searcher found work: there may be more, keep one worker looking.
+      if (runtime_.idle.transition_worker_from_searching()) runtime_.notify_one();
+    }
+    run_task(*task);
+  }
+  tls_worker = nullptr;
+}
+
+TaskHeader* Worker::next_local() {
+  ++tick_;
+  if (tick_ % INJECTOR_INTERVAL == 0) {
+    if (TaskHeader* task = take_injector()) return task;
+  }
+  if (lifo_ != nullptr) {
+    if (lifo_runs_ < MAX_LIFO_RUNS) {
+      ++lifo_runs_;
+      TaskHeader* task = lifo_;
+      lifo_ = nullptr;
+      return task;
+    }
+    // Two tasks waking each other would keep the deque waiting forever.
+    push_local(*lifo_);
+    lifo_ = nullptr;
+  }
+  lifo_runs_ = 0;
+  return deque_.pop();
+}
+
+TaskHeader* Worker::take_injector() {
+  TaskHeader* task = nullptr;
+  // Relaxed size check: a cheap hint that avoids touching the queue's producers when
+  // it is empty; a missed item is found on the next turn or by the parking re-check.
+  if (runtime_.injector.size_approx() == 0) return nullptr;
+  return runtime_.injector.try_dequeue(injector_token_, task) ? task : nullptr;
+}
+
+TaskHeader* Worker::steal() {
+  const unsigned n = runtime_.workers;
+  if (n > 1) {
+    const unsigned start = static_cast<unsigned>(xorshift(rng_) % n);
+    for (unsigned i = 0; i < n; ++i) {
+      unsigned victim = (start + i) % n;
+      if (victim == index_) continue;
+      if (TaskHeader* task = runtime_.worker(victim).deque_.steal()) return task;
+    }
+  }
+  return take_injector();
+}
+
+bool Worker::any_work_visible() {
+  if (runtime_.injector.size_approx() != 0) return true;
+  for (unsigned i = 0; i < runtime_.workers; ++i)
+    if (!runtime_.worker(i).deque_.empty_approx()) return true;
+  return false;
+}
+
+void Worker::park() {
+  const bool last_searcher = runtime_.idle.transition_worker_to_parked(index_, searching_);
+  searching_ = false;
+  if (last_searcher) {
+    // Orders the RMW in transition_worker_to_parked before the queue reads below;
+    // pairs with the fence in Idle::worker_to_notify (see idle.hpp).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (any_work_visible()) runtime_.notify_one();
+  }
+  for (;;) {
+    // Acquire: pairs with the release store in RuntimeCore::shutdown.
+    if (runtime_.stopping.load(std::memory_order_acquire)) {
+      if (!runtime_.idle.unpark_self(index_)) searching_ = true;
+      return;
+    }
+    parker_.park();
+    if (runtime_.idle.was_notified(index_)) {
+      searching_ = true;  // the notifier counted us as searching
+      return;
+    }
+  }
+}
+
+void Worker::push_local(TaskHeader& task) {
+  deque_.push(&task);
+  runtime_.notify_one();
+}
+
+void Worker::push_lifo(TaskHeader& task) {
+  if (lifo_ != nullptr) push_local(*lifo_);
+  lifo_ = &task;
+}
+
+void Worker::run_task(TaskHeader& task) {
+  TaskStateWord::Snapshot before = task.state.transition_to_running();
+  if (!before.has(TaskStateWord::STARTED) && before.has(TaskStateWord::CANCEL_REQUESTED)) {
+    // Cancelled before its first run: the body never runs. The message of the
+    // request becomes the message its awaiters see.
+    std::string message;
+    take_cancel_request(task, message);
+    {
+      // Kept for the TaskCancelled its awaiters see (failure stays null).
+      std::lock_guard guard(task.cancel_lock);
+      task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
+    }
+    // Relaxed: published by the release in transition_to_complete.
+    task.outcome.store(Outcome::Cancelled, std::memory_order_relaxed);
+    runtime_.complete(task);
+    return;
+  }
+  tls_task = &task;
+  task.resume_point.resume();
+  tls_task = nullptr;
+  if (task.root.done()) {
+    runtime_.complete(task);
+    return;
+  }
+  if (task.state.transition_to_idle() == TaskStateWord::IdleOutcome::Reschedule) {
+    if (task.yielded) {
+      task.yielded = false;
+      runtime_.push_injector(task);  // the back of the line: everything queued runs first
+    } else {
+      push_local(task);
+    }
+  }
+}
+
+}  // namespace weft::detail
