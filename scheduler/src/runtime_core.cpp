@@ -157,7 +157,10 @@ SubmitResult submit_task(RuntimeCore& runtime, TaskHeader& task) noexcept {
   task.runtime = &runtime;
   task.runtime_uid = runtime.uid;
   // Before the task is visible: afterwards readers may look at the name any time.
-  if (task.name.empty()) task.name = "task-" + std::to_string(task.id);
+  if (task.name.empty()) {
+    task.name = "task-";  // two steps: g++ 12 warns (-Wrestrict) on "literal" + string
+    task.name += std::to_string(task.id);
+  }
   if (!runtime.registry.insert(task, shard)) return SubmitResult::Closed;
   runtime.schedule(task, /*fresh=*/true);
   return SubmitResult::Submitted;

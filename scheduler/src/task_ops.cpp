@@ -54,7 +54,7 @@ void release_task(TaskHeader& task) noexcept {
 TaskInfo describe_task(const TaskHeader& task) {
   TaskInfo info;
   info.id = task.id;
-  info.name = task.name.empty() ? "task-" + std::to_string(task.id) : task.name;
+  info.name = task.name;
   info.parent = task.parent;
   info.spawned_file = task.spawned_file;
   info.spawned_line = task.spawned_line;

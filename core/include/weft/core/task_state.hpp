@@ -156,11 +156,12 @@ class TaskStateWord {
   // (seq_cst) before loading this word. One of the two sees the other (Dekker), so a
   // task that suspends as a cancel arrives is always woken.
   Snapshot request_cancel() noexcept {
-    Bits cur = word_.load(std::memory_order_relaxed);  // only a CAS seed
+    // Acquire: a caller told "already complete" may go on to read the result.
+    Bits cur = word_.load(std::memory_order_acquire);
     for (;;) {
       if ((cur & LIFECYCLE_MASK) == COMPLETE) return {cur};
       if (word_.compare_exchange_weak(cur, cur | CANCEL_REQUESTED, std::memory_order_seq_cst,
-                                      std::memory_order_relaxed))
+                                      std::memory_order_acquire))
         return {cur};
     }
   }
