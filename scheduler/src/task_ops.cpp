@@ -7,20 +7,70 @@
 
 namespace weft::detail {
 
-bool request_cancel(TaskHeader& task, std::string_view message) {
-  {
-    std::lock_guard guard(task.cancel_lock);
-    TaskStateWord::Snapshot before = task.state.request_cancel();
-    if (before.is_complete()) return false;
-    ++task.cancelling;
-    // The first undelivered request's message is the one delivered.
-    if (!before.has(TaskStateWord::CANCEL_REQUESTED))
-      task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
-  }
-  // request_cancel's seq_cst RMW, then try_cancel's seq_cst load of the cell: the
-  // Dekker pair with the task's arm() + seq_cst check (see core/wait_cell.hpp).
-  if (task.wait.try_cancel()) wake_task(task);
+namespace {
+
+// Counts a request and keeps the first undelivered one's message. False if complete.
+bool register_cancel(TaskHeader& task, std::string_view message) {
+  std::lock_guard guard(task.cancel_lock);
+  TaskStateWord::Snapshot before = task.state.request_cancel();
+  if (before.is_complete()) return false;
+  ++task.cancelling;
+  if (!before.has(TaskStateWord::CANCEL_REQUESTED))
+    task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
   return true;
+}
+
+// The canceller won `task`'s wait `generation` and the wait forwards: instead of ending
+// it, re-arm it and (the first time only) cancel what it awaits. Returns the awaited
+// task with a reference taken if it must be cancelled, else nullptr.
+TaskHeader* forward_wait(TaskHeader& task, std::uint64_t generation) {
+  // We own the cell: the task cannot resume, so its frame (and WaitForward) stay put.
+  WaitForward& forward = *task.wait_forward;
+  TaskHeader* target = forward.target;
+  target->state.ref_inc();  // the awaiter's handle may go as soon as we re-arm
+  // A second request only counts: the awaited task was cancelled already. This also
+  // ends the walk around a cycle of awaits (a deadlock before any cancel, and after).
+  const bool first = !forward.forwarded;
+  forward.forwarded = true;
+  task.wait.rearm_after_forward(generation);
+  // A completion whose try_wake met CANCELLED gave up; look at the target again
+  // (seq_cst: the store-buffer pair described at WaitCell::rearm_after_forward).
+  if (target->state.load(std::memory_order_seq_cst).is_complete() && task.wait.try_wake(generation))
+    wake_task(task);
+  if (first) return target;
+  release_task(*target);
+  return nullptr;
+}
+
+}  // namespace
+
+bool request_cancel(TaskHeader& first, std::string_view message) {
+  if (!register_cancel(first, message)) return false;
+  // A chain of awaits (a awaits b awaits c ...) is cancelled link by link in a loop,
+  // not by recursion: rings of thousands of awaiting tasks are legal.
+  TaskHeader* task = &first;
+  bool holding = false;  // whether we hold a reference on `task` (all but the first)
+  for (;;) {
+    TaskHeader* next = nullptr;
+    // request_cancel's seq_cst RMW, then this seq_cst load of the cell: the Dekker
+    // pair with the task's arm() + seq_cst check (see core/wait_cell.hpp).
+    if (std::uint64_t generation = task->wait.try_cancel_current()) {
+      // While the runtime shuts down every wait ends at once: forwarding would wait
+      // for tasks that are being cancelled too, possibly in a cycle.
+      if (task->wait_forward != nullptr && !runtime_closed(*task->runtime))
+        next = forward_wait(*task, generation);
+      else
+        wake_task(*task);
+    }
+    if (holding) release_task(*task);
+    if (next == nullptr) return true;
+    if (!register_cancel(*next, message)) {
+      release_task(*next);
+      return true;
+    }
+    task = next;
+    holding = true;
+  }
 }
 
 bool take_cancel_request(TaskHeader& task, std::string& message) {

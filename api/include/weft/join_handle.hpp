@@ -10,6 +10,7 @@
 // completer, or the awaiter when it withdraws), so the completer never touches a freed
 // header.
 #include <exception>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,21 +40,40 @@ inline void rethrow_task_failure(TaskHeader& task) {
   }
 }
 
+// Awaiting a handle. Unshielded (plain `co_await handle`), the awaiting task's own
+// cancellation is forwarded to the awaited task (see WaitForward): the awaiter waits
+// until that task has finished, then throws its own CancelledError. Shielded
+// (`co_await shield(handle)`), its cancellation ends the wait at once and leaves the
+// awaited task running.
 template <class T>
 class JoinAwaiter {
  public:
-  JoinAwaiter(TaskHeader& target, TaskHeader& self) : target_(target), self_(self) {}
+  JoinAwaiter(TaskHeader& target, TaskHeader& self, bool shielded)
+      : target_(target), self_(self), shielded_(shielded) {
+    forward_.target = &target;
+  }
+  JoinAwaiter(const JoinAwaiter&) = delete;
 
   bool await_ready() {
     if (&target_ == &self_) throw InvalidStateError("weft: a task cannot await its own handle");
-    throw_if_cancel_pending_forwarding();
+    // A request pending as the wait begins: shielded, it is delivered now; otherwise it
+    // goes to the awaited task first and is delivered once that task has finished.
+    if (self_.state.cancel_requested_relaxed()) {
+      std::string message;
+      if (take_cancel_request(self_, message)) {
+        if (!forwards()) throw_cancelled(std::move(message));
+        deliver_after_join_ = true;
+        own_message_ = message;
+        request_cancel(target_, message);
+      }
+    }
     return target_.state.load(std::memory_order_acquire).is_complete();
   }
 
   bool await_suspend(std::coroutine_handle<> self_handle) {
     self_.resume_point = self_handle;
-    self_.set_awaiting("task", target_.id);
-    generation_ = self_.wait.arm();
+    self_.set_awaiting(shielded_ ? "shielded task" : "task", target_.id);
+    generation_ = self_.arm_wait(forwards() ? &forward_ : nullptr);
     armed_ = true;
     target_.join.task = &self_;
     target_.join.generation = generation_;
@@ -71,8 +91,12 @@ class JoinAwaiter {
         return !self_.wait.try_wake(generation_);
     }
     // The Dekker half of the task (see core/wait_cell.hpp): a cancel that came
-    // between the check in await_ready and arm() is seen here.
-    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation_)) return false;
+    // between the check in await_ready and arm_wait() is seen here. We then act as its
+    // canceller; if another canceller won the cell, it does the same.
+    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation_)) {
+      if (self_.wait_forward == nullptr) return false;  // resume: await_resume withdraws, throws
+      return !resume_after_forwarding();
+    }
     return true;
   }
 
@@ -80,34 +104,59 @@ class JoinAwaiter {
     self_.clear_awaiting();
     if (misuse_) throw InvalidStateError("weft: two tasks await one JoinHandle at the same time");
     if (armed_ && self_.wait.status() == WaitCell::CANCELLED) {
-      // Our own cancellation. Withdraw from the join slot unless the completer owns it
-      // already (it then drops the registration's reference itself).
+      // A shielded wait, or any during shutdown (others are re-armed by their
+      // canceller). Withdraw from the join slot unless the completer owns it already (it then drops
+      // the registration's reference itself).
       if (target_.state.unset_join_waiter()) self_.state.ref_dec();
-      request_cancel(target_, {});  // asyncio: cancelling the awaiter cancels the awaited
-      std::string message;
-      take_cancel_request(self_, message);
-      throw_cancelled(std::move(message));
+      deliver_own_cancel();
+      // Withdrawn between the cancel and our resumption: the wait is over all the same
+      // and there is no value to return.
+      throw_cancelled({});
     }
+    // The awaited task has finished. If our own cancellation was forwarded to it, that
+    // is what we throw now (asyncio: the awaiter's CancelledError, not the awaited's).
+    if (deliver_after_join_) throw_cancelled(std::move(own_message_));
+    if (forward_.forwarded) deliver_own_cancel();
     rethrow_task_failure(target_);
     return static_cast<Promise<T>&>(target_).retrieve_value();
   }
 
  private:
-  void throw_if_cancel_pending_forwarding() {
-    if (self_.state.cancel_requested_relaxed()) {
-      std::string message;
-      if (take_cancel_request(self_, message)) {
-        request_cancel(target_, {});
-        throw_cancelled(std::move(message));
-      }
+  // Whether our cancellation goes to the awaited task first (see the class comment).
+  // Not while the runtime shuts down: then every suspension point throws at once.
+  bool forwards() const { return !shielded_ && !runtime_closed(*self_.runtime); }
+
+  // We won our own fresh wait because of a pending request: forward it like a
+  // canceller would, re-arm, and report whether the target has already finished
+  // (then we won the wake too and resume at once).
+  bool resume_after_forwarding() {
+    forward_.forwarded = true;
+    self_.wait.rearm_after_forward(generation_);
+    std::string message;
+    {
+      std::lock_guard guard(self_.cancel_lock);
+      if (self_.cancel_message) message = *self_.cancel_message;
     }
+    request_cancel(target_, message);
+    return target_.state.load(std::memory_order_seq_cst).is_complete() &&
+           self_.wait.try_wake(generation_);
+  }
+
+  void deliver_own_cancel() {
+    std::string message;
+    // The request may have been withdrawn (uncancel) since: then the wait just ends.
+    if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
   }
 
   TaskHeader& target_;
   TaskHeader& self_;
+  const bool shielded_;
+  WaitForward forward_;
   std::uint64_t generation_ = 0;
   bool armed_ = false;
   bool misuse_ = false;
+  bool deliver_after_join_ = false;
+  std::string own_message_;
 };
 
 }  // namespace detail
@@ -173,7 +222,7 @@ class JoinHandle {
 
   // The weft awaitable protocol (used by the promise's await_transform).
   detail::JoinAwaiter<T> weft_awaiter(detail::TaskHeader& self) {
-    return detail::JoinAwaiter<T>(header(), self);
+    return detail::JoinAwaiter<T>(header(), self, /*shielded=*/false);
   }
 
   // For the runtime (block_on) and combinators.

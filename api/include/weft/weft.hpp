@@ -4,6 +4,7 @@
 #include <weft/errors.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/runtime.hpp>
+#include <weft/shield.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>

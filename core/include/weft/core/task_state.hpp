@@ -136,15 +136,17 @@ class TaskStateWord {
   // Pre: RUNNING (the body has finished) or SCHEDULED and never STARTED (cancelled
   // before its first run). Post: COMPLETE, CANCEL_REQUESTED clear. Returns the word
   // before: its JOIN_WAITER says whether the join slot must be woken.
-  // acq_rel: release publishes the result slot to whoever sees COMPLETE (pairs with
-  // the acquire loads in JoinHandle and with set_join_waiter's CAS); acquire pairs with
-  // the release of set_join_waiter so the completer reads the join slot written before it.
+  // Release publishes the result slot to whoever sees COMPLETE (pairs with the acquire
+  // loads in JoinHandle and with set_join_waiter's CAS); acquire pairs with the release
+  // of set_join_waiter so the completer reads the join slot written before it. seq_cst:
+  // with the completer's following try_wake on the awaiter's WaitCell it forms a
+  // store-buffer pair with a canceller's rearm_after_forward + load of this word.
   Snapshot transition_to_complete() noexcept {
     Bits cur = word_.load(std::memory_order_relaxed);  // only a CAS seed
     for (;;) {
       assert((cur & LIFECYCLE_MASK) != COMPLETE && "transition_to_complete: completed twice");
       Bits next = (cur & ~(LIFECYCLE_MASK | NOTIFIED | CANCEL_REQUESTED)) | COMPLETE;
-      if (word_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
+      if (word_.compare_exchange_weak(cur, next, std::memory_order_seq_cst,
                                       std::memory_order_relaxed))
         return {cur};
     }

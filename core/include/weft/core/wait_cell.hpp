@@ -22,6 +22,7 @@
 // Only the task itself (while its worker owns it) arms the cell. Anyone may try_wake
 // or try_cancel.
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 
 namespace weft::detail {
@@ -43,12 +44,13 @@ class WaitCell {
   }
 
   // The resource. True if it won: the task's wait for `generation` completes normally.
-  // acq_rel: release hands the resource's writes (the value handed over) to the task
+  // Release hands the resource's writes (the value handed over) to the task
   // (pairs with the acquire in status()); acquire orders after the task's arm().
   bool try_wake(std::uint64_t generation) noexcept {
     std::uint64_t expected = generation << 2 | WAITING;
+    // seq_cst rather than acq_rel: see rearm_after_forward.
     return word_.compare_exchange_strong(expected, generation << 2 | WOKEN,
-                                         std::memory_order_acq_rel, std::memory_order_relaxed);
+                                         std::memory_order_seq_cst, std::memory_order_relaxed);
   }
 
   // A canceller: cancels the current wait if one is in progress, whatever its
@@ -61,6 +63,29 @@ class WaitCell {
         return true;
     }
     return false;
+  }
+
+  // As try_cancel(), returning the generation whose wait it cancelled, 0 if none.
+  std::uint64_t try_cancel_current() noexcept {
+    std::uint64_t cur = word_.load(std::memory_order_seq_cst);
+    while ((cur & STATUS_MASK) == WAITING) {
+      if (word_.compare_exchange_weak(cur, (cur & ~STATUS_MASK) | CANCELLED,
+                                      std::memory_order_seq_cst, std::memory_order_seq_cst))
+        return cur >> 2;
+    }
+    return 0;
+  }
+
+  // The canceller that won generation g and chose not to end the wait (it forwarded
+  // the cancellation to what the task awaits): WAITING again, for the same g, so the
+  // resource can still wake it. seq_cst: the canceller then re-reads the resource's
+  // state (seq_cst); the resource's own seq_cst update then try_wake make a
+  // store-buffer pair with it, so a completion that failed on CANCELLED is seen.
+  void rearm_after_forward(std::uint64_t generation) noexcept {
+    [[maybe_unused]] std::uint64_t expected = generation << 2 | CANCELLED;
+    [[maybe_unused]] bool rearmed = word_.compare_exchange_strong(
+        expected, generation << 2 | WAITING, std::memory_order_seq_cst, std::memory_order_relaxed);
+    assert(rearmed && "rearm_after_forward: the wait was not cancelled by this caller");
   }
 
   // The same, for one known generation only (the task cancelling its own fresh wait).

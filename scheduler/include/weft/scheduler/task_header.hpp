@@ -54,6 +54,17 @@ struct StopLink {
   virtual ~StopLink() = default;
 };
 
+// A wait whose cancellation is forwarded instead of ending it: awaiting another task's
+// handle (not through shield). The canceller that wins the awaiting task's WaitCell
+// finds this through TaskHeader::wait_forward, cancels `target` too, marks `forwarded`
+// and re-arms the wait, so the awaiter resumes only when the target has finished and
+// then throws its own CancelledError. Lives in the awaiting frame; touched by the
+// canceller only while it owns the cell (the task cannot resume meanwhile).
+struct WaitForward {
+  TaskHeader* target = nullptr;
+  bool forwarded = false;
+};
+
 // What a task is waiting on, for Runtime::tasks() and dump(): a static word and a
 // number ("sleep", 120'000'000 ns; "task", 42). Written by the owner, read racily by
 // introspection, hence relaxed atomics.
@@ -78,6 +89,7 @@ struct TaskHeader {
   bool yielded = false;                  // [owner] suspended by this_task::yield()
 
   JoinSlot join;
+  WaitForward* wait_forward = nullptr;   // [owner] for the current wait, see WaitForward
 
   SpinLock cancel_lock;
   int cancelling = 0;                            // asyncio's cancelling() count
@@ -104,6 +116,14 @@ struct TaskHeader {
     awaiting.argument.store(argument, std::memory_order_relaxed);
     awaiting.what.store(what, std::memory_order_relaxed);
   }
+  // Starts a wait (see core/wait_cell.hpp), forwarding its cancellation or not. The
+  // field is written before arm()'s seq_cst store, which the canceller's winning CAS
+  // reads, so the canceller sees it.
+  std::uint64_t arm_wait(WaitForward* forward = nullptr) noexcept {
+    wait_forward = forward;
+    return wait.arm();
+  }
+
   void clear_awaiting() noexcept { awaiting.what.store(nullptr, std::memory_order_relaxed); }
 };
 
