@@ -23,6 +23,8 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
   detail::RuntimeConfig config;
   config.workers = options_.workers;
   config.name = options_.name;
+  config.timer_tick = options_.timer_tick;
+  config.clock = options_.clock;
   config.on_unobserved_exception = options_.on_unobserved_exception;
   core_ = detail::create_runtime(std::move(config));
 }

@@ -105,6 +105,9 @@ class Idle {
     return false;
   }
 
+  // Every worker is parked (Relaxed: a hint for auto-advance, re-checked by its caller).
+  bool all_parked() const { return unparked(state_.load(std::memory_order_relaxed)) == 0; }
+
   unsigned searching_now() const {
     return searching(state_.load(std::memory_order_relaxed));  // Relaxed: statistics only
   }

@@ -28,10 +28,14 @@ RuntimeCore::RuntimeCore(RuntimeConfig cfg)
     : config(std::move(cfg)),
       workers(resolve_workers(config.workers)),
       uid(next_runtime_uid()),
+      clock(config.clock != nullptr ? *config.clock : static_cast<Clock&>(steady_clock)),
+      manual_clock(dynamic_cast<ManualClock*>(&clock)),
+      timers(clock, config.timer_tick),
       registry(workers + 1),
       idle(workers) {
   if (workers > 0xffff) throw std::invalid_argument("weft: at most 65535 workers");
   register_unobserved_handler(uid, config.on_unobserved_exception);
+  if (manual_clock != nullptr) manual_clock->add_listener(this);
   worker_slots.reserve(workers);
   for (unsigned i = 0; i < workers; ++i)
     worker_slots.push_back(std::make_unique<CachePadded<Worker>>(*this, i));
@@ -47,7 +51,19 @@ void RuntimeCore::start() {
 
 RuntimeCore::~RuntimeCore() {
   shutdown();
+  if (manual_clock != nullptr) manual_clock->remove_listener(this);
   unregister_unobserved_handler(uid);
+}
+
+void RuntimeCore::on_clock_advanced() noexcept {
+  // Rare (a test moving its clock): every parked worker looks again; the ones with
+  // nothing to do go back to sleep.
+  for (unsigned i = 0; i < workers; ++i) worker(i).parker_.unpark();
+}
+
+void RuntimeCore::wake_timer_driver() noexcept {
+  int holder = timers.role_holder();
+  if (holder >= 0) worker(static_cast<unsigned>(holder)).parker_.unpark();
 }
 
 void RuntimeCore::schedule(TaskHeader& task, bool fresh) {
@@ -178,6 +194,14 @@ void yield_current(TaskHeader& task) noexcept {
 }
 
 void shutdown_runtime(RuntimeCore& runtime) { runtime.shutdown(); }
+
+Clock& runtime_clock(RuntimeCore& runtime) noexcept { return runtime.clock; }
+
+void timer_insert(RuntimeCore& runtime, TimerWaiter& waiter, Clock::time_point deadline) {
+  if (runtime.timers.insert(waiter, deadline)) runtime.wake_timer_driver();
+}
+
+bool timer_cancel(RuntimeCore& runtime, TimerWaiter& waiter) { return runtime.timers.cancel(waiter); }
 
 bool runtime_closed(const RuntimeCore& runtime) noexcept {
   // Relaxed: a hint for callers; the registry's own check is authoritative.

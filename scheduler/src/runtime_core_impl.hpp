@@ -32,12 +32,13 @@
 
 #include "idle.hpp"
 #include "registry.hpp"
+#include "timer_driver.hpp"
 
 namespace weft::detail {
 
 class Worker;
 
-class RuntimeCore {
+class RuntimeCore final : public ClockListener {
  public:
   explicit RuntimeCore(RuntimeConfig config);
   ~RuntimeCore();
@@ -57,9 +58,19 @@ class RuntimeCore {
   // cancelled before its first run.
   void complete(TaskHeader& task);
 
+  // Time moved (a ManualClock): parked workers look at the timers again.
+  void on_clock_advanced() noexcept override;
+  void wake_timer_driver() noexcept;
+  // With a ManualClock in auto-advance mode: may the idle runtime jump the clock?
+  bool auto_advancing() const noexcept { return manual_clock != nullptr && manual_clock->auto_advance(); }
+
   const RuntimeConfig config;
   const unsigned workers;
   const std::uint64_t uid;
+  SteadyClock steady_clock;
+  Clock& clock;
+  ManualClock* const manual_clock;  // &clock if it is a ManualClock
+  TimerDriver timers;
   Registry registry;
   Idle idle;
   moodycamel::ConcurrentQueue<TaskHeader*> injector;
@@ -105,6 +116,8 @@ class Worker {
   TaskHeader* steal();
   void run_task(TaskHeader& task);
   void park();
+  // Parked: sleep until notified, a timer deadline (as the driver), or a clock change.
+  void sleep_parked();
   bool any_work_visible();
 
   TaskHeader* lifo_ = nullptr;

@@ -101,6 +101,20 @@ void release_task(TaskHeader& task) noexcept {
   task.root.destroy();
 }
 
+namespace {
+// "sleep 120ms": the largest unit that divides the duration exactly.
+std::string format_duration(std::uint64_t ns) {
+  static constexpr struct {
+    std::uint64_t size;
+    const char* unit;
+  } units[] = {{3'600'000'000'000, "h"}, {60'000'000'000, "min"}, {1'000'000'000, "s"},
+               {1'000'000, "ms"},        {1'000, "us"},            {1, "ns"}};
+  for (const auto& u : units)
+    if (ns >= u.size && ns % u.size == 0) return std::to_string(ns / u.size) + u.unit;
+  return std::to_string(ns) + "ns";
+}
+}  // namespace
+
 TaskInfo describe_task(const TaskHeader& task) {
   TaskInfo info;
   info.id = task.id;
@@ -119,7 +133,10 @@ TaskInfo describe_task(const TaskHeader& task) {
     if (const char* what = task.awaiting.what.load(std::memory_order_relaxed)) {
       info.awaiting = what;
       std::uint64_t argument = task.awaiting.argument.load(std::memory_order_relaxed);
-      if (argument != 0) info.awaiting += " " + std::to_string(argument);
+      if (std::string_view(what) == "sleep")
+        info.awaiting += " " + format_duration(argument);
+      else if (argument != 0)
+        info.awaiting += " " + std::to_string(argument);
     }
   }
   return info;

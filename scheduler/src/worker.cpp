@@ -67,6 +67,8 @@ void Worker::run() {
 TaskHeader* Worker::next_local() {
   ++tick_;
   if (tick_ % INJECTOR_INTERVAL == 0) {
+    // A busy runtime still fires its timers: tasks woken here go to our own queues.
+    if (runtime_.timers.due()) runtime_.timers.fire_due();
     if (TaskHeader* task = take_injector()) return task;
   }
   if (lifo_ != nullptr) {
@@ -121,18 +123,47 @@ void Worker::park() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (any_work_visible()) runtime_.notify_one();
   }
+  // With auto-advance, the last worker to park may be what lets the clock jump.
+  if (runtime_.auto_advancing()) runtime_.wake_timer_driver();
   for (;;) {
     // Acquire: pairs with the release store in RuntimeCore::shutdown.
     if (runtime_.stopping.load(std::memory_order_acquire)) {
       if (!runtime_.idle.unpark_self(index_)) searching_ = true;
       return;
     }
-    parker_.park();
+    // Due timers wake their tasks onto this worker's own queues: go and run them.
+    if (runtime_.timers.due() && runtime_.timers.fire_due() > 0) {
+      if (!runtime_.idle.unpark_self(index_)) searching_ = true;
+      return;
+    }
+    sleep_parked();
     if (runtime_.idle.was_notified(index_)) {
       searching_ = true;  // the notifier counted us as searching
       return;
     }
   }
+}
+
+void Worker::sleep_parked() {
+  TimerDriver& timers = runtime_.timers;
+  if (!timers.pending() || !timers.try_take_role(index_)) {
+    parker_.park();
+    return;
+  }
+  // The driver: sleep until the earliest deadline (re-read after taking the role: an
+  // insert that lowered it before we took the role had nobody to wake).
+  if (auto deadline = timers.next_deadline()) {
+    if (runtime_.manual_clock == nullptr) {
+      parker_.park_until(*deadline);
+    } else if (runtime_.manual_clock->auto_advance() && runtime_.idle.all_parked() &&
+               !any_work_visible()) {
+      // Every task is blocked: time jumps to the next deadline (the loop fires it).
+      runtime_.manual_clock->advance_to(*deadline);
+    } else {
+      parker_.park();  // a ManualClock moves only by advance(), which unparks us
+    }
+  }
+  timers.release_role();
 }
 
 void Worker::push_local(TaskHeader& task) {

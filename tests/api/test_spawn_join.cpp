@@ -98,17 +98,17 @@ TEST(SpawnJoin, BlockOnFromAWorkerIsInvalidState) {
 
 TEST(SpawnJoin, ATaskAwaitingItsOwnHandleIsInvalidState) {
   weft::Runtime rt({.workers = 1});
-  auto handle_box = std::make_shared<weft::JoinHandle<void>>();
+  weft::JoinHandle<void> handle;  // outlives the task; the task only points at it
   std::latch stored(1);
-  auto self_awaiting = [](std::shared_ptr<weft::JoinHandle<void>> box, std::latch& ready) -> Task<void> {
+  auto self_awaiting = [](weft::JoinHandle<void>* own, std::latch& ready) -> Task<void> {
     ready.wait();
-    co_await *box;
+    co_await *own;
   };
-  *handle_box = rt.spawn(self_awaiting(handle_box, stored));
+  handle = rt.spawn(self_awaiting(&handle, stored));
   stored.count_down();
-  auto waiter = [&]() -> Task<void> { co_await *handle_box; };
+  auto waiter = [&]() -> Task<void> { co_await handle; };
   EXPECT_THROW(rt.block_on(waiter()), weft::InvalidStateError);
-  handle_box->exception();  // observed, so nothing is reported
+  handle.exception();  // observed, so nothing is reported
 }
 
 TEST(SpawnJoin, AHandleCanBeAwaitedAgainAfterTheEnd) {

@@ -1,21 +1,13 @@
 #pragma once
-// Where a runtime reads the time. The default is the steady clock; tests give a
-// ManualClock (see the time issue) so that timeouts are deterministic.
-#include <chrono>
+// Where a runtime reads the time (RuntimeOptions::clock): the steady clock by default;
+// a ManualClock in tests, moved by advance() or, with set_auto_advance(true), jumped to
+// the next timer deadline whenever every task is blocked. See core/clock.hpp.
+#include <weft/core/clock.hpp>
 
 namespace weft {
 
-class Clock {
- public:
-  using duration = std::chrono::steady_clock::duration;
-  using time_point = std::chrono::steady_clock::time_point;
-  virtual ~Clock() = default;
-  virtual time_point now() const = 0;
-};
-
-class SteadyClock final : public Clock {
- public:
-  time_point now() const override { return std::chrono::steady_clock::now(); }
-};
+using Clock = detail::Clock;
+using SteadyClock = detail::SteadyClock;
+using ManualClock = detail::ManualClock;
 
 }  // namespace weft

@@ -8,4 +8,5 @@
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
+#include <weft/time.hpp>
 #include <weft/scheduler/task_info.hpp>

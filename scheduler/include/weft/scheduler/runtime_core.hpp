@@ -7,6 +7,7 @@
 // held by its JoinHandle. Anyone else who must touch a task that it does not own (a
 // registration in another task's join slot, Runtime::cancel) takes one first. The
 // holder of the last reference frees the frame through release_task().
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -14,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include <weft/core/clock.hpp>
+#include <weft/core/timer_wheel.hpp>
 #include <weft/scheduler/task_header.hpp>
 #include <weft/scheduler/task_info.hpp>
 
@@ -22,6 +25,8 @@ namespace weft::detail {
 struct RuntimeConfig {
   unsigned workers = 0;  // 0 = hardware threads
   std::string name = "weft";
+  std::chrono::nanoseconds timer_tick = std::chrono::milliseconds(1);
+  Clock* clock = nullptr;  // nullptr = the steady clock
   std::function<void(const TaskInfo&, std::exception_ptr)> on_unobserved_exception;
 };
 
@@ -53,6 +58,21 @@ bool request_cancel(TaskHeader& task, std::string_view message);
 // true with its message in `message`. While the runtime shuts down the request stays
 // pending, so that every later suspension point throws too.
 bool take_cancel_request(TaskHeader& task, std::string& message);
+
+// A timer of a sleeping task: lives in its coroutine frame. When it fires, the driver
+// wins the task's WaitCell for `generation`, sets `fired` and reschedules the task.
+struct TimerWaiter : TimerEntry {
+  TaskHeader* task = nullptr;
+  std::uint64_t generation = 0;
+  bool fired = false;  // written by the driver before the wake-up, read by the task after
+};
+
+Clock& runtime_clock(RuntimeCore& runtime) noexcept;
+// Files the timer (task and generation set by the caller); wakes the timer driver if
+// it is the new earliest deadline.
+void timer_insert(RuntimeCore& runtime, TimerWaiter& waiter, Clock::time_point deadline);
+// Removes the timer unless it has fired; safe against a concurrent expiry.
+bool timer_cancel(RuntimeCore& runtime, TimerWaiter& waiter);
 
 // Drops one reference; the last one reports an unretrieved failure (to the runtime's
 // on_unobserved_exception, or stderr once the runtime is gone) and frees the frame.

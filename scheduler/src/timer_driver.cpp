@@ -1,0 +1,62 @@
+#include "timer_driver.hpp"
+
+namespace weft::detail {
+
+std::uint64_t TimerDriver::deadline_tick(Clock::time_point deadline) const {
+  if (deadline <= origin_) return 0;
+  auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - origin_).count();
+  // Ceil: the first tick at or after the deadline, so a timer never fires early.
+  return static_cast<std::uint64_t>((since + tick_.count() - 1) / tick_.count());
+}
+
+std::uint64_t TimerDriver::now_tick() const {
+  Clock::time_point now = clock_.now();
+  if (now <= origin_) return 0;
+  auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(now - origin_).count();
+  return static_cast<std::uint64_t>(since / tick_.count());
+}
+
+void TimerDriver::publish_next() noexcept {
+  std::optional<std::uint64_t> next = wheel_.next_deadline();
+  // Release: a worker that reads the new earliest deadline also sees the wheel change
+  // (it takes the mutex before touching the wheel anyway; this orders the hint).
+  next_tick_.store(next ? *next : NONE, std::memory_order_release);
+}
+
+bool TimerDriver::insert(TimerWaiter& waiter, Clock::time_point deadline) {
+  std::uint64_t tick = deadline_tick(deadline);
+  std::lock_guard guard(mutex_);
+  std::uint64_t before = next_tick_.load(std::memory_order_relaxed);  // Relaxed: under mutex_
+  waiter.fired = false;
+  wheel_.insert(waiter, tick < wheel_.now() ? wheel_.now() : tick);
+  publish_next();
+  return next_tick_.load(std::memory_order_relaxed) < before;
+}
+
+bool TimerDriver::cancel(TimerWaiter& waiter) {
+  std::lock_guard guard(mutex_);
+  if (!wheel_.cancel(waiter)) return false;
+  publish_next();
+  return true;
+}
+
+std::size_t TimerDriver::fire_due() {
+  std::uint64_t now = now_tick();
+  std::size_t woken = 0;
+  std::lock_guard guard(mutex_);
+  if (now < wheel_.now()) now = wheel_.now();  // a tick computed before another firer's
+  wheel_.advance(now, [&](TimerEntry& entry) {
+    auto& waiter = static_cast<TimerWaiter&>(entry);
+    // Win the task's wait; a canceller that won first resumes it instead, and the task
+    // then finds its entry already gone.
+    if (waiter.task->wait.try_wake(waiter.generation)) {
+      waiter.fired = true;  // read by the task after it resumes (ordered by wake_task)
+      wake_task(*waiter.task);
+      ++woken;
+    }
+  });
+  publish_next();
+  return woken;
+}
+
+}  // namespace weft::detail

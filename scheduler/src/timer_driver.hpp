@@ -1,0 +1,88 @@
+#pragma once
+// The runtime's timers: one hierarchical wheel (core/timer_wheel.hpp) behind a mutex,
+// shared by all workers; the timer benchmarks decide whether per-worker wheels would
+// pay for their cross-thread cancellation.
+//
+// Ground rules
+//   * Time is the runtime's Clock, counted in ticks of `tick` from `origin` (the clock
+//     at construction). A deadline becomes the first tick at or after it (ceil) and a
+//     timer fires once the current tick (floor) reaches that: never early, and at most
+//     one tick late plus the time to notice.
+//   * A TimerWaiter lives in the sleeping coroutine frame. Insert and cancel take the
+//     mutex; so does firing, which unlinks each due entry and, still under the mutex,
+//     wins its task's WaitCell (try_wake) and reschedules it. A task resumed by a
+//     canceller instead removes its entry under the same mutex, so the wheel never
+//     touches an entry after its frame moved on.
+//   * `next_tick_` mirrors the wheel's earliest deadline (NONE when empty) so that
+//     workers can look at it without the mutex; it is exact after every change made
+//     under the mutex.
+//   * Who fires: any worker whose loop finds a timer due (checked every few dozen
+//     tasks and before parking), and the one parked worker that holds the driver role,
+//     which parks until the earliest deadline instead of indefinitely. An insert that
+//     lowers the earliest deadline unparks the role holder so it re-arms its timeout.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+
+#include <weft/core/clock.hpp>
+#include <weft/core/timer_wheel.hpp>
+#include <weft/scheduler/runtime_core.hpp>
+
+namespace weft::detail {
+
+class TimerDriver {
+ public:
+  static constexpr std::uint64_t NONE = ~std::uint64_t{0};
+
+  TimerDriver(Clock& clock, std::chrono::nanoseconds tick)
+      : clock_(clock), tick_(tick.count() > 0 ? tick : std::chrono::milliseconds(1)), origin_(clock.now()) {}
+
+  Clock& clock() const noexcept { return clock_; }
+  Clock::time_point now() const { return clock_.now(); }
+
+  // Returns true if this timer is now the earliest: the driver must re-arm.
+  bool insert(TimerWaiter& waiter, Clock::time_point deadline);
+  // False if it had fired already (its task was woken, or lost to a canceller).
+  bool cancel(TimerWaiter& waiter);
+
+  // Fires every timer due at the clock's current time. Returns how many tasks woke.
+  std::size_t fire_due();
+  bool due() const {
+    std::uint64_t next = next_tick_.load(std::memory_order_acquire);  // Acquire: see next_tick_
+    return next != NONE && next <= now_tick();
+  }
+  bool pending() const { return next_tick_.load(std::memory_order_acquire) != NONE; }
+  // The earliest deadline as a time point, if any timer is pending.
+  std::optional<Clock::time_point> next_deadline() const {
+    std::uint64_t next = next_tick_.load(std::memory_order_acquire);
+    if (next == NONE) return std::nullopt;
+    return origin_ + tick_ * static_cast<std::int64_t>(next);
+  }
+
+  // The driver role: the worker that parks until the earliest deadline.
+  bool try_take_role(unsigned worker) noexcept {
+    int expected = -1;
+    // acq_rel: the role is a lock on "who sleeps with a timeout" only; it guards no data.
+    return role_.compare_exchange_strong(expected, static_cast<int>(worker), std::memory_order_acq_rel);
+  }
+  void release_role() noexcept { role_.store(-1, std::memory_order_release); }
+  int role_holder() const noexcept { return role_.load(std::memory_order_acquire); }
+
+ private:
+  std::uint64_t deadline_tick(Clock::time_point deadline) const;
+  std::uint64_t now_tick() const;
+  void publish_next() noexcept;
+
+  Clock& clock_;
+  const std::chrono::nanoseconds tick_;
+  const Clock::time_point origin_;
+  std::mutex mutex_;
+  TimerWheel wheel_;
+  // Written under mutex_ with release after each change; read without it (acquire).
+  std::atomic<std::uint64_t> next_tick_{NONE};
+  std::atomic<int> role_{-1};
+};
+
+}  // namespace weft::detail

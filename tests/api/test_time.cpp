@@ -1,0 +1,154 @@
+// Checks sleep_for / sleep_until on the timer wheel, with a ManualClock so that time is
+// deterministic: a sleep ends exactly when the clock reaches its deadline (not before),
+// auto-advance jumps an idle runtime to the next deadline (an hour-long sleep finishes
+// at once), a cancel wakes a sleeper immediately and removes its timer, a non-positive
+// duration or a past time point is a plain yield, tasks() shows "sleep <duration>", and
+// on the steady clock a sleep never ends before its duration.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <thread>
+
+#include <weft/weft.hpp>
+
+namespace {
+
+using namespace std::chrono_literals;
+using weft::Task;
+
+// Polls until the task is suspended on something whose description starts with `what`
+// (a condition wait on the runtime's own state, not a timed sleep).
+void wait_until_awaiting(weft::Runtime& rt, weft::TaskId id, std::string_view what) {
+  for (;;) {
+    for (const weft::TaskInfo& info : rt.tasks())
+      if (info.id == id && info.state == weft::TaskState::Suspended && info.awaiting.rfind(what, 0) == 0)
+        return;
+    std::this_thread::yield();
+  }
+}
+
+TEST(Time, SleepEndsWhenTheManualClockReachesTheDeadline) {
+  weft::ManualClock clock;
+  weft::Runtime rt({.workers = 2, .clock = &clock});
+  std::atomic<bool> woke{false};
+  auto sleeper = [&]() -> Task<void> {
+    co_await weft::sleep_for(10s);
+    woke = true;
+  };
+  auto handle = rt.spawn(sleeper());
+  wait_until_awaiting(rt, handle.id(), "sleep 10s");
+  clock.advance(9s);
+  // Still asleep: 9 s < 10 s. (tasks() shows it suspended once the clock's listeners ran.)
+  wait_until_awaiting(rt, handle.id(), "sleep");
+  EXPECT_FALSE(woke.load());
+  clock.advance(1s);
+  auto waiter = [&]() -> Task<void> { co_await handle; };
+  rt.block_on(waiter());
+  EXPECT_TRUE(woke.load());
+}
+
+TEST(Time, AutoAdvanceRunsAnHourLongSleepAtOnce) {
+  weft::ManualClock clock;
+  clock.set_auto_advance(true);
+  weft::Runtime rt({.workers = 2, .clock = &clock});
+  const auto start = clock.now();
+  auto sleeper = [&]() -> Task<std::chrono::nanoseconds> {
+    co_await weft::sleep_for(1h);
+    co_return clock.now() - start;
+  };
+  EXPECT_EQ(rt.block_on(sleeper()), std::chrono::nanoseconds(1h));
+}
+
+TEST(Time, SleepsEndInDeadlineOrder) {
+  weft::ManualClock clock;
+  clock.set_auto_advance(true);
+  weft::Runtime rt({.workers = 2, .clock = &clock});
+  std::vector<int> order;
+  std::mutex order_mutex;
+  auto sleeper = [&](int seconds) -> Task<void> {
+    co_await weft::sleep_for(std::chrono::seconds(seconds));
+    std::lock_guard guard(order_mutex);
+    order.push_back(seconds);
+  };
+  auto main_task = [&]() -> Task<void> {
+    auto c = weft::spawn(sleeper(3));
+    auto a = weft::spawn(sleeper(1));
+    auto b = weft::spawn(sleeper(2));
+    co_await a;
+    co_await b;
+    co_await c;
+  };
+  rt.block_on(main_task());
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(Time, CancelWakesASleeperAtOnce) {
+  weft::ManualClock clock;  // never advanced: only the cancel can end the sleep
+  weft::Runtime rt({.workers = 2, .clock = &clock});
+  std::atomic<int> cleanups{0};
+  auto sleeper = [&]() -> Task<void> {
+    try {
+      co_await weft::sleep_for(1h);
+    } catch (const weft::CancelledError& error) {
+      EXPECT_STREQ(error.what(), "wake up");
+      ++cleanups;
+      throw;
+    }
+  };
+  auto handle = rt.spawn(sleeper());
+  wait_until_awaiting(rt, handle.id(), "sleep 1h");
+  EXPECT_TRUE(handle.cancel("wake up"));
+  auto waiter = [&]() -> Task<bool> {
+    try {
+      co_await handle;
+    } catch (const weft::TaskCancelled& error) {
+      co_return std::string(error.what()) == "wake up";
+    }
+    co_return false;
+  };
+  EXPECT_TRUE(rt.block_on(waiter()));
+  EXPECT_EQ(cleanups.load(), 1);
+  EXPECT_TRUE(handle.cancelled());
+}
+
+TEST(Time, NonPositiveDurationsAndPastTimePointsYield) {
+  weft::ManualClock clock;
+  weft::Runtime rt({.workers = 1, .clock = &clock});
+  auto body = [&]() -> Task<int> {
+    co_await weft::sleep_for(0s);
+    co_await weft::sleep_for(-5s);
+    co_await weft::sleep_until(clock.now() - 1h);
+    co_await weft::sleep_until(clock.now());
+    co_return 4;
+  };
+  EXPECT_EQ(rt.block_on(body()), 4);  // never advanced, yet it finishes
+}
+
+TEST(Time, ACancelPendingBeforeTheSleepIsDeliveredWithoutSleeping) {
+  weft::ManualClock clock;
+  weft::Runtime rt({.workers = 1, .clock = &clock});
+  auto body = []() -> Task<bool> {
+    weft::this_task::cancel("early");
+    try {
+      co_await weft::sleep_for(1h);
+    } catch (const weft::CancelledError&) {
+      co_return true;
+    }
+    co_return false;
+  };
+  EXPECT_TRUE(rt.block_on(body()));
+}
+
+TEST(Time, SteadyClockSleepNeverEndsEarly) {
+  weft::Runtime rt({.workers = 2});
+  auto body = []() -> Task<std::chrono::steady_clock::duration> {
+    auto start = std::chrono::steady_clock::now();
+    co_await weft::sleep_for(20ms);
+    co_return std::chrono::steady_clock::now() - start;
+  };
+  EXPECT_GE(rt.block_on(body()), 20ms);
+}
+
+}  // namespace
