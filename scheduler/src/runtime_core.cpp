@@ -101,19 +101,26 @@ void RuntimeCore::complete(TaskHeader& task) {
     shutdown_cv.notify_all();
   }
   TaskStateWord::Snapshot before = task.state.transition_to_complete();
-  if (before.has(TaskStateWord::JOIN_WAITER)) {
-    // transition_to_complete's acquire pairs with set_join_waiter's release: the slot
-    // written by the registrant is visible. From here on the completer owns the slot.
-    if (TaskHeader* awaiting = task.join.task) {
-      if (awaiting->wait.try_wake(task.join.generation)) wake_task(*awaiting);
-      release_task(*awaiting);  // the registration's reference
-    } else {
-      // Release: the blocked thread's acquire load then sees the result.
-      task.join.thread_done.store(1, std::memory_order_release);
-      task.join.thread_done.notify_one();
-    }
+  if (!before.has(TaskStateWord::JOIN_WAITER)) {
+    release_task(task);  // the execution reference
+    return;
   }
-  release_task(task);  // the execution reference
+  // transition_to_complete's acquire pairs with set_join_waiter's release: the slot
+  // written by the registrant is visible. From here on the completer owns the slot.
+  // The execution reference goes first, so that whoever we wake holds the last one and
+  // the frame (with its parameters' destructors) is gone by the time its co_await or
+  // block_on returns. The registrant's handle keeps the header alive meanwhile.
+  TaskHeader* awaiting = task.join.task;
+  const std::uint64_t generation = task.join.generation;
+  release_task(task);
+  if (awaiting != nullptr) {
+    if (awaiting->wait.try_wake(generation)) wake_task(*awaiting);
+    release_task(*awaiting);  // the registration's reference
+  } else {
+    // Release: the blocked thread's acquire load then sees the result.
+    task.join.thread_done.store(1, std::memory_order_release);
+    task.join.thread_done.notify_one();
+  }
 }
 
 void RuntimeCore::shutdown() {

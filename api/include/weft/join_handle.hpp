@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <weft/detail/promise.hpp>
@@ -45,7 +46,7 @@ inline void rethrow_task_failure(TaskHeader& task) {
 // until that task has finished, then throws its own CancelledError. Shielded
 // (`co_await shield(handle)`), its cancellation ends the wait at once and leaves the
 // awaited task running.
-template <class T>
+template <class T, bool Retrieve = true>
 class JoinAwaiter {
  public:
   JoinAwaiter(TaskHeader& target, TaskHeader& self, bool shielded)
@@ -100,7 +101,8 @@ class JoinAwaiter {
     return true;
   }
 
-  T await_resume() {
+  // The awaited task's value (Retrieve), or nothing: the completion alone.
+  std::conditional_t<Retrieve, T, void> await_resume() {
     self_.clear_awaiting();
     if (misuse_) throw InvalidStateError("weft: two tasks await one JoinHandle at the same time");
     if (armed_ && self_.wait.status() == WaitCell::CANCELLED) {
@@ -117,8 +119,10 @@ class JoinAwaiter {
     // is what we throw now (asyncio: the awaiter's CancelledError, not the awaited's).
     if (deliver_after_join_) throw_cancelled(std::move(own_message_));
     if (forward_.forwarded) deliver_own_cancel();
-    rethrow_task_failure(target_);
-    return static_cast<Promise<T>&>(target_).retrieve_value();
+    if constexpr (Retrieve) {
+      rethrow_task_failure(target_);
+      return static_cast<Promise<T>&>(target_).retrieve_value();
+    }
   }
 
  private:

@@ -9,4 +9,5 @@
 #include <weft/task.hpp>
 #include <weft/this_task.hpp>
 #include <weft/time.hpp>
+#include <weft/timeout.hpp>
 #include <weft/scheduler/task_info.hpp>

@@ -1,0 +1,132 @@
+#pragma once
+// A wait for a task's completion or a deadline, whichever comes first: the primitive
+// under wait_for, wait_until and move_on_after.
+//
+// One wait, two resources: the awaiting task arms its WaitCell once, writes that
+// generation into the target's join slot and into a timer on the wheel. The completer
+// and the timer both try_wake that generation; one wins, and `fired` on the timer says
+// which. The loser finds the wait over: the completer just drops the registration's
+// reference, the expired timer is already unlinked. Resuming, the awaiter removes what
+// is left (timer or join registration). The awaiter's own cancellation is forwarded to
+// the target, as for a plain join (see JoinAwaiter), and reported in the result.
+#include <cstdint>
+#include <string>
+
+#include <weft/clock.hpp>
+#include <weft/join_handle.hpp>
+
+namespace weft::detail {
+
+struct TimedJoinResult {
+  bool completed = false;   // the target finished (else the deadline passed first)
+  bool own_cancel = false;  // our own cancellation arrived (and may have gone to the target)
+};
+
+class TimedJoinAwaiter {
+ public:
+  TimedJoinAwaiter(TaskHeader& target, TaskHeader& self, Clock::time_point deadline)
+      : target_(target), self_(self), deadline_(deadline) {
+    forward_.target = &target;
+  }
+  TimedJoinAwaiter(const TimedJoinAwaiter&) = delete;
+
+  bool await_ready() {
+    if (&target_ == &self_) throw InvalidStateError("weft: a task cannot await its own handle");
+    // A pending request is the caller's to handle (it forwards it and waits): see
+    // wait_handle_until. It checks before awaiting us.
+    return target_.state.load(std::memory_order_acquire).is_complete();
+  }
+
+  bool await_suspend(std::coroutine_handle<> self_handle) {
+    self_.resume_point = self_handle;
+    self_.set_awaiting("task", target_.id);
+    const bool forwards = !runtime_closed(*self_.runtime);
+    generation_ = self_.arm_wait(forwards ? &forward_ : nullptr);
+    armed_ = true;
+    target_.join.task = &self_;
+    target_.join.generation = generation_;
+    self_.state.ref_inc();  // the registration's reference
+    switch (target_.state.set_join_waiter()) {
+      case TaskStateWord::JoinRegistration::Registered:
+        break;
+      case TaskStateWord::JoinRegistration::Complete:
+        self_.state.ref_dec();
+        return !self_.wait.try_wake(generation_);
+      case TaskStateWord::JoinRegistration::Busy:
+        self_.state.ref_dec();
+        misuse_ = true;
+        return !self_.wait.try_wake(generation_);
+    }
+    registered_ = true;
+    timer_.task = &self_;
+    timer_.generation = generation_;
+    timer_insert(*self_.runtime, timer_, deadline_);
+    timer_armed_ = true;
+    // The Dekker half (core/wait_cell.hpp): a request that came after the caller's
+    // check ends the wait; the caller then forwards it and waits for the target.
+    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation_)) return false;
+    return true;
+  }
+
+  TimedJoinResult await_resume() {
+    self_.clear_awaiting();
+    if (timer_armed_) timer_cancel(*self_.runtime, timer_);  // before this frame moves on
+    if (misuse_) throw InvalidStateError("weft: two tasks await one JoinHandle at the same time");
+    TimedJoinResult result;
+    result.own_cancel = forward_.forwarded;
+    if (!armed_) {
+      result.completed = true;  // complete before we suspended
+      return result;
+    }
+    const bool timed_out = timer_.fired;
+    const bool cancelled = self_.wait.status() == WaitCell::CANCELLED;
+    if ((timed_out || cancelled) && registered_) {
+      // Withdraw unless the completer owns the slot (it then drops the reference).
+      if (target_.state.unset_join_waiter()) self_.state.ref_dec();
+    }
+    if (cancelled) {
+      // Not forwarded: the runtime shuts down (every suspension point throws), or we
+      // won our own fresh wait in await_suspend (the caller forwards it).
+      if (runtime_closed(*self_.runtime)) {
+        std::string message;
+        take_cancel_request(self_, message);
+        throw_cancelled(std::move(message));
+      }
+      result.own_cancel = true;
+      result.completed = target_.state.load(std::memory_order_acquire).is_complete();
+      return result;
+    }
+    result.completed = !timed_out;
+    return result;
+  }
+
+ private:
+  TaskHeader& target_;
+  TaskHeader& self_;
+  Clock::time_point deadline_;
+  WaitForward forward_;
+  TimerWaiter timer_;
+  std::uint64_t generation_ = 0;
+  bool armed_ = false;
+  bool registered_ = false;
+  bool timer_armed_ = false;
+  bool misuse_ = false;
+};
+
+struct TimedJoin {
+  TaskHeader& target;
+  Clock::time_point deadline;
+  TimedJoinAwaiter weft_awaiter(TaskHeader& self) const { return TimedJoinAwaiter(target, self, deadline); }
+};
+
+// Awaits the end of the task only (no value, no rethrow), with the usual forwarding
+// of the awaiter's own cancellation.
+template <class T>
+struct Completion {
+  JoinHandle<T>& handle;
+  JoinAwaiter<T, false> weft_awaiter(TaskHeader& self) const {
+    return JoinAwaiter<T, false>(handle.header(), self, /*shielded=*/false);
+  }
+};
+
+}  // namespace weft::detail

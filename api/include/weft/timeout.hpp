@@ -1,0 +1,140 @@
+#pragma once
+// Timeouts (asyncio.wait_for and friends) and cancel_after.
+//
+// wait_for(inner, d) runs or awaits the inner (a lazy Task, run as a child task so
+// the timeout cancels only it, or a JoinHandle&). On timeout it cancels the inner,
+// waits for it to finish, and throws TimeoutError, unless the inner finished anyway:
+// then its result, or a failure raised in its cleanup, wins. A handled timeout leaves
+// the caller's cancelling() unchanged (the caller itself is never cancelled). If the
+// caller is cancelled while waiting, the inner is cancelled too, awaited, and the
+// caller's CancelledError is thrown (as for `co_await handle`). A non-positive timeout
+// on a lazy Task never starts it.
+// move_on_after(d, inner) is the same with std::optional<T> (bool for void: true =
+// completed) instead of TimeoutError.
+#include <chrono>
+#include <optional>
+#include <stop_token>
+
+#include <weft/clock.hpp>
+#include <weft/detail/timed_join.hpp>
+#include <weft/join_handle.hpp>
+#include <weft/spawn.hpp>
+#include <weft/task.hpp>
+#include <weft/this_task.hpp>
+#include <weft/time.hpp>
+
+namespace weft {
+
+namespace detail {
+
+// True if the inner finished by itself (its outcome is in the handle), false if it
+// ended by the timeout's cancellation.
+template <class T>
+Task<bool> wait_handle_until(JoinHandle<T>& handle, Clock::time_point deadline) {
+  TaskHeader& self = *current_task();
+  if (!self.state.cancel_requested_relaxed()) {
+    TimedJoinResult outcome = co_await TimedJoin{handle.header(), deadline};
+    if (outcome.completed && !outcome.own_cancel) co_return true;
+    if (!outcome.own_cancel) handle.cancel();  // the deadline passed
+  }
+  // Wait for the end. With our own cancellation pending this forwards it to the inner,
+  // waits, and throws our CancelledError; otherwise it just waits for the timeout's
+  // cancellation to take effect.
+  co_await Completion<T>{handle};
+  co_return !handle.cancelled();
+}
+
+template <class T>
+T take_result(JoinHandle<T>& handle) {
+  if constexpr (std::is_void_v<T>)
+    handle.result();
+  else
+    return handle.result();
+}
+
+template <class T>
+using MoveOnResult = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+
+inline Clock::time_point deadline_after(std::chrono::nanoseconds timeout) {
+  TaskHeader* self = current_task();
+  if (self == nullptr) throw NotInRuntime("weft: timeouts are awaited inside a task");
+  auto now = runtime_clock(*self->runtime).now();
+  if (timeout >= std::chrono::nanoseconds::max() / 4) return Clock::time_point::max() - std::chrono::hours(24 * 365);
+  return now + std::chrono::duration_cast<Clock::duration>(timeout);
+}
+
+inline bool deadline_passed(Clock::time_point deadline) {
+  return deadline <= runtime_clock(*current_task()->runtime).now();
+}
+
+}  // namespace detail
+
+// (A co_await inside an if-condition loses the awaited Task under g++ 12: the value is
+// taken into a variable first. See docs/COMPILERS.md.)
+template <class T>
+Task<T> wait_until(JoinHandle<T>& inner, Clock::time_point deadline) {
+  const bool finished = co_await detail::wait_handle_until(inner, deadline);
+  if (!finished) throw TimeoutError();
+  co_return detail::take_result(inner);
+}
+
+template <class T>
+Task<T> wait_until(Task<T> inner, Clock::time_point deadline) {
+  if (detail::deadline_passed(deadline)) throw TimeoutError();  // never started
+  JoinHandle<T> handle = spawn(std::move(inner));
+  const bool finished = co_await detail::wait_handle_until(handle, deadline);
+  if (!finished) throw TimeoutError();
+  co_return detail::take_result(handle);
+}
+
+template <class T, class Rep, class Period>
+Task<T> wait_for(JoinHandle<T>& inner, std::chrono::duration<Rep, Period> timeout) {
+  return wait_until(inner, detail::deadline_after(timeout));
+}
+
+template <class T, class Rep, class Period>
+Task<T> wait_for(Task<T> inner, std::chrono::duration<Rep, Period> timeout) {
+  return wait_until(std::move(inner), detail::deadline_after(timeout));
+}
+
+namespace detail {
+
+template <class T>
+Task<MoveOnResult<T>> move_on_until(JoinHandle<T>& inner, Clock::time_point deadline) {
+  const bool finished = co_await wait_handle_until(inner, deadline);
+  if constexpr (std::is_void_v<T>) {
+    if (finished) inner.result();  // rethrows a failure
+    co_return finished;
+  } else {
+    if (!finished) co_return std::nullopt;
+    co_return inner.result();
+  }
+}
+
+Task<void> stop_when_due(std::stop_source source, Clock::time_point deadline);
+
+}  // namespace detail
+
+template <class Rep, class Period, class T>
+Task<detail::MoveOnResult<T>> move_on_after(std::chrono::duration<Rep, Period> timeout, JoinHandle<T>& inner) {
+  return detail::move_on_until(inner, detail::deadline_after(timeout));
+}
+
+template <class Rep, class Period, class T>
+Task<detail::MoveOnResult<T>> move_on_after(std::chrono::duration<Rep, Period> timeout, Task<T> inner) {
+  const Clock::time_point deadline = detail::deadline_after(timeout);
+  if (detail::deadline_passed(deadline)) co_return detail::MoveOnResult<T>{};  // never started
+  JoinHandle<T> handle = spawn(std::move(inner));
+  co_return co_await detail::move_on_until(handle, deadline);
+}
+
+// Requests stop on `source` once `delay` has passed, from a small task on the current
+// runtime; a stop requested earlier by anyone ends that task at once. Inside a task
+// only (NotInRuntime elsewhere). The handle may be dropped: the task runs detached.
+template <class Rep, class Period>
+JoinHandle<void> cancel_after(std::stop_source source, std::chrono::duration<Rep, Period> delay) {
+  return spawn(detail::stop_when_due(std::move(source), detail::deadline_after(delay)),
+               {.name = "cancel_after", .stop = {}});
+}
+
+}  // namespace weft
