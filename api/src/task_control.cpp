@@ -84,11 +84,27 @@ weft::detail::TaskHeader& self(const char* what) {
 }  // namespace
 
 TaskId id() { return self("id").id; }
-std::string_view name() { return self("name").name; }
+std::string_view name() { return self("name").display_name(); }
 void cancel(std::string_view message) { weft::detail::request_cancel(self("cancel"), message); }
 bool cancel_requested() { return weft::detail::task_cancelling(self("cancel_requested")) > 0; }
 void throw_if_cancelled() { weft::detail::throw_if_cancel_pending(self("throw_if_cancelled")); }
 int cancelling() { return weft::detail::task_cancelling(self("cancelling")); }
+
+std::stop_token stop_token() {
+  weft::detail::TaskHeader& task = self("stop_token");
+  std::stop_source source(std::nostopstate);
+  bool stop_now = false;
+  {
+    std::lock_guard guard(task.cancel_lock);
+    if (!task.stop_source) {
+      task.stop_source = std::make_unique<std::stop_source>();
+      stop_now = task.ever_cancelled;  // cancelled before anyone asked for the token
+    }
+    source = *task.stop_source;
+  }
+  if (stop_now) source.request_stop();
+  return source.get_token();
+}
 int uncancel() { return weft::detail::task_uncancel(self("uncancel")); }
 
 }  // namespace weft::this_task

@@ -1,6 +1,8 @@
 // RuntimeCore: construction, scheduling entry points, completion and shutdown.
 // The protocol is described in runtime_core_impl.hpp; the worker loop is worker.cpp.
 #include <cassert>
+#include <charconv>
+#include <cstring>
 #include <cstdio>
 
 #include "runtime_core_impl.hpp"
@@ -180,9 +182,11 @@ SubmitResult submit_task(RuntimeCore& runtime, TaskHeader& task) noexcept {
   task.runtime = &runtime;
   task.runtime_uid = runtime.uid;
   // Before the task is visible: afterwards readers may look at the name any time.
+  // to_chars into the header's buffer: no allocation on the spawn path.
   if (task.name.empty()) {
-    task.name = "task-";  // two steps: g++ 12 warns (-Wrestrict) on "literal" + string
-    task.name += std::to_string(task.id);
+    std::memcpy(task.default_name, "task-", 5);
+    char* end = std::to_chars(task.default_name + 5, task.default_name + sizeof task.default_name - 1, task.id).ptr;
+    *end = '\0';
   }
   if (!runtime.registry.insert(task, shard)) return SubmitResult::Closed;
   runtime.schedule(task, /*fresh=*/true);

@@ -11,12 +11,19 @@ namespace {
 
 // Counts a request and keeps the first undelivered one's message. False if complete.
 bool register_cancel(TaskHeader& task, std::string_view message) {
-  std::lock_guard guard(task.cancel_lock);
-  TaskStateWord::Snapshot before = task.state.request_cancel();
-  if (before.is_complete()) return false;
-  ++task.cancelling;
-  if (!before.has(TaskStateWord::CANCEL_REQUESTED))
-    task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
+  std::stop_source to_stop(std::nostopstate);
+  {
+    std::lock_guard guard(task.cancel_lock);
+    TaskStateWord::Snapshot before = task.state.request_cancel();
+    if (before.is_complete()) return false;
+    ++task.cancelling;
+    if (!before.has(TaskStateWord::CANCEL_REQUESTED))
+      task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
+    if (!task.ever_cancelled && task.stop_source) to_stop = *task.stop_source;
+    task.ever_cancelled = true;
+  }
+  // Outside the lock: request_stop runs the token's callbacks, which are user code.
+  if (to_stop.stop_possible()) to_stop.request_stop();
   return true;
 }
 
@@ -118,7 +125,7 @@ std::string format_duration(std::uint64_t ns) {
 TaskInfo describe_task(const TaskHeader& task) {
   TaskInfo info;
   info.id = task.id;
-  info.name = task.name;
+  info.name = std::string(task.display_name());
   info.parent = task.parent;
   info.spawned_file = task.spawned_file;
   info.spawned_line = task.spawned_line;

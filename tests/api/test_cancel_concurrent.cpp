@@ -375,14 +375,17 @@ void cancel_vs_wake(bool shielded) {
   wait_all_awaiting(rt, expected);
 
   // One thread lets the targets complete, another cancels their awaiters, in the same
-  // random order and at the same time: a "chasing" cancel waits until its target was
-  // released (it then races the completion), the others do not (they race the release).
+  // random order and in step (the releaser does not pass the canceller by more than one):
+  // a "chasing" cancel waits until its target was released (it then races the
+  // completion), the others do not (they race the release).
   const std::vector<int> order = shuffled(kTasks, rng);
   std::atomic<int> released{0};
+  std::atomic<int> decided{0};
   std::latch start(2);
   std::thread releaser([&] {
     start.arrive_and_wait();
     for (int k = 0; k < kTasks; ++k) {
+      while (decided.load() < k - 1) std::this_thread::yield();
       slots[order[k]].go.store(true);
       released.store(k + 1);
     }
@@ -391,10 +394,12 @@ void cancel_vs_wake(bool shielded) {
     start.arrive_and_wait();
     for (int k = 0; k < kTasks; ++k) {
       WakeSlot& slot = slots[order[k]];
-      if (!slot.plan_cancel) continue;
-      if (slot.chase)
-        while (released.load() <= k) std::this_thread::yield();
-      if (awaiters[order[k]].cancel("lost or won")) slot.cancel_true.fetch_add(1);
+      if (slot.plan_cancel) {
+        if (slot.chase)
+          while (released.load() <= k) std::this_thread::yield();
+        if (awaiters[order[k]].cancel("lost or won")) slot.cancel_true.fetch_add(1);
+      }
+      decided.store(k + 1);
     }
   });
   releaser.join();

@@ -152,3 +152,34 @@ TEST(Time, SteadyClockSleepNeverEndsEarly) {
 }
 
 }  // namespace
+
+namespace {
+
+// this_task::stop_token(): requested at the first cancel, also when the token is asked
+// for after the cancel, and it stays requested after uncancel().
+TEST(StopToken, RequestedWhenTheTaskIsFirstCancelledAndStaysAfterUncancel) {
+  weft::ManualClock clock;
+  weft::Runtime rt({.workers = 2, .clock = &clock});
+  std::atomic<bool> callback_ran{false};
+  auto body = [&]() -> Task<bool> {
+    std::stop_token token = weft::this_task::stop_token();
+    std::stop_callback on_stop(token, [&] { callback_ran = true; });
+    const bool before = token.stop_requested();
+    weft::this_task::cancel();
+    const bool after_cancel = token.stop_requested();
+    weft::this_task::uncancel();
+    co_await weft::this_task::yield();  // the withdrawn request is not delivered
+    co_return !before && after_cancel && token.stop_requested() &&
+        weft::this_task::stop_token().stop_requested();
+  };
+  EXPECT_TRUE(rt.block_on(body()));
+  EXPECT_TRUE(callback_ran.load());
+  auto late = []() -> Task<bool> {
+    weft::this_task::cancel();
+    weft::this_task::uncancel();
+    co_return weft::this_task::stop_token().stop_requested();  // asked for after the cancel
+  };
+  EXPECT_TRUE(rt.block_on(late()));
+}
+
+}  // namespace

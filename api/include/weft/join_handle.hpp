@@ -222,7 +222,7 @@ class JoinHandle {
   int uncancel();
 
   TaskId id() const { return header().id; }
-  std::string_view name() const { return header().name; }
+  std::string_view name() const { return header().display_name(); }
 
   // The weft awaitable protocol (used by the promise's await_transform).
   detail::JoinAwaiter<T> weft_awaiter(detail::TaskHeader& self) {

@@ -1,6 +1,7 @@
 #pragma once
 // this_task: what a running task knows about itself. Outside a task these throw
 // NotInRuntime.
+#include <stop_token>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,9 @@ bool cancel_requested();
 void throw_if_cancelled();
 int cancelling();
 int uncancel();
+// A std::stop_token for blocking code: stop is requested when this task is first
+// cancelled, and stays requested after uncancel().
+std::stop_token stop_token();
 
 namespace detail_yield {
 class YieldAwaiter {

@@ -23,7 +23,9 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <stop_token>
 #include <string>
+#include <string_view>
 
 #include <weft/core/spin_lock.hpp>
 #include <weft/core/task_state.hpp>
@@ -83,7 +85,8 @@ struct TaskHeader {
   std::uint64_t runtime_uid = 0;         // [spawn] names the runtime after it is gone
   std::uint64_t id = 0;                  // [spawn]
   std::uint64_t parent = 0;              // [spawn] 0 = spawned from outside any task
-  std::string name;                      // [spawn] empty = "task-<id>"
+  std::string name;                      // [spawn] given by the user; else see display_name()
+  char default_name[26] = {};            // [spawn] "task-<id>", written without allocating
   const char* spawned_file = "";         // [spawn]
   unsigned spawned_line = 0;             // [spawn]
   bool yielded = false;                  // [owner] suspended by this_task::yield()
@@ -93,7 +96,9 @@ struct TaskHeader {
 
   SpinLock cancel_lock;
   int cancelling = 0;                            // asyncio's cancelling() count
+  bool ever_cancelled = false;                   // a request was ever registered
   std::unique_ptr<std::string> cancel_message;   // first undelivered request's message
+  std::unique_ptr<std::stop_source> stop_source; // this_task::stop_token(), made on demand
 
   std::unique_ptr<StopLink> stop_link;           // [spawn] set before the task is queued
 
@@ -122,6 +127,11 @@ struct TaskHeader {
   std::uint64_t arm_wait(WaitForward* forward = nullptr) noexcept {
     wait_forward = forward;
     return wait.arm();
+  }
+
+  // The task's name: the one given at spawn, else "task-<id>".
+  std::string_view display_name() const noexcept {
+    return name.empty() ? std::string_view(default_name) : std::string_view(name);
   }
 
   void clear_awaiting() noexcept { awaiting.what.store(nullptr, std::memory_order_relaxed); }
