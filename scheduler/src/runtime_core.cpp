@@ -37,7 +37,6 @@ RuntimeCore::RuntimeCore(RuntimeConfig cfg)
       idle(workers) {
   if (workers > 0xffff) throw std::invalid_argument("weft: at most 65535 workers");
   register_unobserved_handler(uid, config.on_unobserved_exception);
-  if (manual_clock != nullptr) manual_clock->add_listener(this);
   worker_slots.reserve(workers);
   for (unsigned i = 0; i < workers; ++i)
     worker_slots.push_back(std::make_unique<CachePadded<Worker>>(*this, i));
@@ -49,6 +48,8 @@ void RuntimeCore::start() {
     Worker& w = worker(i);
     w.thread_ = std::thread([&w] { w.run(); });
   }
+  // Only now: a clock change unparks workers, which must all exist.
+  if (manual_clock != nullptr) manual_clock->add_listener(this);
 }
 
 RuntimeCore::~RuntimeCore() {

@@ -131,9 +131,13 @@ void Worker::park() {
       if (!runtime_.idle.unpark_self(index_)) searching_ = true;
       return;
     }
-    // Due timers wake their tasks onto this worker's own queues: go and run them.
-    if (runtime_.timers.due() && runtime_.timers.fire_due() > 0) {
+    // Due timers wake their tasks onto this worker's own queues (its LIFO slot, which
+    // no other worker can see): leave the parked state first, so that nobody counts
+    // this worker as idle while it holds them (auto-advance would jump the clock past
+    // a runnable task). If another worker fired them first, we simply park again.
+    if (runtime_.timers.due()) {
       if (!runtime_.idle.unpark_self(index_)) searching_ = true;
+      runtime_.timers.fire_due();
       return;
     }
     sleep_parked();
