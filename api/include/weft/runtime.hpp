@@ -30,10 +30,15 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
+  // (Two overloads rather than a defaulted SpawnOptions: see weft::spawn.)
   template <class T>
-  JoinHandle<T> spawn(Task<T> task, SpawnOptions options = {}, const char* file = __builtin_FILE(),
+  JoinHandle<T> spawn(Task<T> task, SpawnOptions options, const char* file = __builtin_FILE(),
                       unsigned line = __builtin_LINE()) {
     return detail::spawn_on(*core_, std::move(task), std::move(options), file, line);
+  }
+  template <class T>
+  JoinHandle<T> spawn(Task<T> task, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    return detail::spawn_on(*core_, std::move(task), SpawnOptions(), file, line);
   }
 
   // Runs the task to its end from a thread that is not a worker; returns its value or
@@ -41,7 +46,7 @@ class Runtime {
   template <class T>
   T block_on(Task<T> task, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
     require_not_on_worker("block_on");
-    JoinHandle<T> handle = spawn(std::move(task), {}, file, line);
+    JoinHandle<T> handle = spawn(std::move(task), file, line);
     wait_blocking(handle.header());
     return handle.result();
   }

@@ -38,10 +38,15 @@ ShieldedHandle<T> shield(JoinHandle<T>& handle) {
   return ShieldedHandle<T>(handle);
 }
 
-// Inside a task only (it spawns on the current runtime).
+// Inside a task only (it spawns on the current runtime). Two overloads rather than a
+// defaulted SpawnOptions: see weft::spawn.
 template <class T>
-ShieldedTask<T> shield(Task<T> task, SpawnOptions options = {}) {
+ShieldedTask<T> shield(Task<T> task, SpawnOptions options) {
   return ShieldedTask<T>(spawn(std::move(task), std::move(options)));
+}
+template <class T>
+ShieldedTask<T> shield(Task<T> task) {
+  return ShieldedTask<T>(spawn(std::move(task)));
 }
 
 }  // namespace weft

@@ -47,11 +47,17 @@ RuntimeCore& require_current_runtime();
 }  // namespace detail
 
 // Inside a task: spawn on the current runtime. Elsewhere: NotInRuntime.
+// (Two overloads rather than `SpawnOptions options = {}`: g++ 12 mis-compiles a
+// defaulted argument of class type inside a co_await expression; docs/COMPILERS.md.)
 template <class T>
-JoinHandle<T> spawn(Task<T> task, SpawnOptions options = {}, const char* file = __builtin_FILE(),
+JoinHandle<T> spawn(Task<T> task, SpawnOptions options, const char* file = __builtin_FILE(),
                     unsigned line = __builtin_LINE()) {
   return detail::spawn_on(detail::require_current_runtime(), std::move(task), std::move(options),
                           file, line);
+}
+template <class T>
+JoinHandle<T> spawn(Task<T> task, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+  return detail::spawn_on(detail::require_current_runtime(), std::move(task), SpawnOptions(), file, line);
 }
 
 }  // namespace weft
