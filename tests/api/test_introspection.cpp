@@ -1,0 +1,75 @@
+// Checks introspection: Runtime::tasks() lists live tasks with their names, states,
+// parents, spawn site and what they await ("task <id>", "sleep 1h"), completed tasks
+// leave the list, Runtime::cancel(id) reaches a task found there, and dump() prints
+// the task tree with each child indented under its parent.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <weft/weft.hpp>
+
+namespace {
+
+using namespace std::chrono_literals;
+using weft::Task;
+
+const weft::TaskInfo* find(const std::vector<weft::TaskInfo>& tasks, std::string_view name) {
+  for (const auto& info : tasks)
+    if (info.name == name) return &info;
+  return nullptr;
+}
+
+TEST(Introspection, TasksShowsNamesStatesParentsAndWhatTheyAwait) {
+  weft::ManualClock clock;  // never advanced: the sleeper stays asleep until cancelled
+  weft::Runtime rt({.workers = 2, .clock = &clock});
+  auto sleeper = []() -> Task<void> { co_await weft::sleep_for(1h); };
+  auto parent = [&]() -> Task<void> {
+    auto child = weft::spawn(sleeper(), {.name = "child", .stop = {}});
+    co_await child;
+  };
+  auto handle = rt.spawn(parent(), {.name = "parent", .stop = {}});
+  std::vector<weft::TaskInfo> tasks;
+  for (;;) {  // a condition wait on the runtime's own state
+    tasks = rt.tasks();
+    const auto* p = find(tasks, "parent");
+    const auto* c = find(tasks, "child");
+    if (p && c && p->state == weft::TaskState::Suspended && c->state == weft::TaskState::Suspended) break;
+    std::this_thread::yield();
+  }
+  const auto* p = find(tasks, "parent");
+  const auto* c = find(tasks, "child");
+  EXPECT_EQ(p->id, handle.id());
+  EXPECT_EQ(p->parent, 0u);  // spawned from outside any task
+  EXPECT_EQ(c->parent, p->id);
+  EXPECT_EQ(p->awaiting, "task " + std::to_string(c->id));
+  EXPECT_EQ(c->awaiting, "sleep 1h");
+  EXPECT_NE(std::string(p->spawned_file).find("test_introspection.cpp"), std::string::npos);
+  EXPECT_GT(p->spawned_line, 0u);
+
+  const std::string dump = rt.dump();
+  const auto parent_at = dump.find("parent #");
+  const auto child_at = dump.find("  child #");
+  ASSERT_NE(parent_at, std::string::npos) << dump;
+  ASSERT_NE(child_at, std::string::npos) << dump;
+  EXPECT_LT(parent_at, child_at) << dump;
+  EXPECT_NE(dump.find("awaiting sleep 1h"), std::string::npos) << dump;
+
+  EXPECT_TRUE(rt.cancel(c->id, "from introspection"));
+  auto waiter = [&]() -> Task<std::string> {
+    try {
+      co_await handle;
+    } catch (const weft::CancelledError& error) {
+      co_return error.what();
+    }
+    co_return "";
+  };
+  // The parent's own wait ended because its child was cancelled: TaskCancelled
+  // propagated out of the parent, so the parent ended cancelled too.
+  EXPECT_EQ(rt.block_on(waiter()), "from introspection");
+  EXPECT_EQ(find(rt.tasks(), "parent"), nullptr);  // finished tasks leave the list
+  EXPECT_FALSE(rt.cancel(c->id));
+}
+
+}  // namespace
