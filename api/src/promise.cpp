@@ -1,19 +1,62 @@
 // Out-of-line parts of the promise: the cold paths (cancellation delivery, failure
 // classification), kept out of every user's translation unit.
+#include <cstring>
+#include <typeinfo>
+
 #include <weft/detail/promise.hpp>
 
 namespace weft::detail {
 
 void throw_cancelled(std::string message) { throw CancelledError(std::move(message)); }
 
+namespace {
+
+// Whether `failure` is a CancelledError (any derived type), and its message. Cancelling
+// is common (timeouts, shutdown), and a throw costs about a microsecond, so weft's own
+// two types are recognised without one: libstdc++'s exception_ptr names the thrown type
+// and holds a pointer to the thrown object (folly's exception_wrapper relies on the same
+// layout). Any other type is classified by rethrowing it.
+bool classify_cancellation(const std::exception_ptr& failure, std::string& message) {
+#if defined(__GLIBCXX__) && defined(__cpp_rtti)
+  static_assert(sizeof(std::exception_ptr) == sizeof(void*), "libstdc++ exception_ptr layout");
+  if (const std::type_info* type = failure.__cxa_exception_type()) {
+    void* object = nullptr;
+    std::memcpy(&object, &failure, sizeof object);
+    if (*type == typeid(CancelledError)) {
+      message = static_cast<const CancelledError*>(object)->message();
+      return true;
+    }
+    if (*type == typeid(TaskCancelled)) {
+      message = static_cast<const TaskCancelled*>(object)->message();
+      return true;
+    }
+  }
+#endif
+  try {
+    std::rethrow_exception(failure);
+  } catch (const CancelledError& error) {
+    message = error.message();
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
 void PromiseBase::unhandled_exception() noexcept {
   failure = std::current_exception();
   Outcome kind = Outcome::Exception;
   try {
-    throw;
-  } catch (const CancelledError&) {
-    kind = Outcome::Cancelled;
+    std::string message;
+    if (classify_cancellation(failure, message)) {
+      kind = Outcome::Cancelled;
+      // Kept for the TaskCancelled its awaiters see; written before COMPLETE.
+      if (!message.empty()) outcome_message = std::make_unique<std::string>(std::move(message));
+    }
   } catch (...) {
+    // Out of memory for the message: the outcome is still right, the message empty.
+    kind = Outcome::Cancelled;
   }
   // Relaxed: published with the completion (see Promise::return_value).
   outcome.store(kind, std::memory_order_relaxed);

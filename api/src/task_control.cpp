@@ -9,19 +9,9 @@
 namespace weft::detail {
 
 void throw_task_cancelled(TaskHeader& task) {
-  std::string message;
-  if (task.failure) {
-    try {
-      std::rethrow_exception(task.failure);
-    } catch (const CancelledError& error) {
-      message = error.message();
-    } catch (...) {
-    }
-  } else {
-    std::lock_guard guard(task.cancel_lock);
-    if (task.cancel_message) message = *task.cancel_message;
-  }
-  throw TaskCancelled(std::move(message));
+  // The message was kept when the task ended (PromiseBase::unhandled_exception, or the
+  // worker for a task cancelled before its first run): no rethrow to read it.
+  throw TaskCancelled(task.outcome_message ? *task.outcome_message : std::string());
 }
 
 int task_cancelling(TaskHeader& task) {

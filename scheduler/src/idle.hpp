@@ -11,8 +11,8 @@
 //     worker_to_notify(): it wakes one sleeper, and counts it as unparked and searching
 //     at once, only when nobody searches and somebody sleeps. A searcher will find the
 //     work, so waking another would only add contention.
-//   * A searcher that finds work leaves the search; if it was the last searcher it
-//     wakes another worker (there may be more work where it found this).
+//   * A searcher that finds work leaves the search; if it was the last searcher and
+//     more work is visible, it wakes another worker.
 //   * A worker parks only after transition_worker_to_parked. If it was the last
 //     searcher it looks at every queue once more and wakes a worker if any holds work.
 //

@@ -56,8 +56,15 @@ void Worker::run() {
     }
     if (searching_) {
       searching_ = false;
-      // The last searcher found work: there may be more, keep one worker looking.
-      if (runtime_.idle.transition_worker_from_searching()) runtime_.notify_one();
+      // The last searcher found work: if more is visible, keep one worker looking. A
+      // pusher that saw us searching did not wake anyone, so look for its work here:
+      // the fence orders our decrement before the queue reads, the store-buffer pair
+      // with the fence in Idle::worker_to_notify (see idle.hpp). Waking a worker when
+      // nothing else is queued would only cost a futex call on the latency path.
+      if (runtime_.idle.transition_worker_from_searching()) {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (any_work_visible()) runtime_.notify_one();
+      }
     }
     run_task(*task);
   }
@@ -187,11 +194,9 @@ void Worker::run_task(TaskHeader& task) {
     // request becomes the message its awaiters see.
     std::string message;
     take_cancel_request(task, message);
-    {
-      // Kept for the TaskCancelled its awaiters see (failure stays null).
-      std::lock_guard guard(task.cancel_lock);
-      task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
-    }
+    // Kept for the TaskCancelled its awaiters see (failure stays null). Written before
+    // COMPLETE, read after it.
+    if (!message.empty()) task.outcome_message = std::make_unique<std::string>(std::move(message));
     // Relaxed: published by the release in transition_to_complete.
     task.outcome.store(Outcome::Cancelled, std::memory_order_relaxed);
     runtime_.complete(task);

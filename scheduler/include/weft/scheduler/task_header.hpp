@@ -103,7 +103,8 @@ struct TaskHeader {
   std::unique_ptr<StopLink> stop_link;           // [spawn] set before the task is queued
 
   std::atomic<Outcome> outcome{Outcome::Pending};
-  std::exception_ptr failure;                    // with Outcome::Exception, set before COMPLETE
+  std::exception_ptr failure;                    // what escaped the body, set before COMPLETE
+  std::unique_ptr<std::string> outcome_message;  // with Outcome::Cancelled: its message (or null)
   std::atomic<bool> failure_observed{false};     // someone retrieved `failure`
 
   TaskHeader* registry_prev = nullptr;
