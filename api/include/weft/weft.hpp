@@ -2,6 +2,7 @@
 // The umbrella header: everything a weft user touches, in namespace weft.
 #include <weft/clock.hpp>
 #include <weft/errors.hpp>
+#include <weft/gather.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/runtime.hpp>
 #include <weft/shield.hpp>
@@ -10,4 +11,6 @@
 #include <weft/this_task.hpp>
 #include <weft/time.hpp>
 #include <weft/timeout.hpp>
+#include <weft/wait.hpp>
+#include <weft/when_any.hpp>
 #include <weft/scheduler/task_info.hpp>
