@@ -1,5 +1,6 @@
 #pragma once
 // The umbrella header: everything a weft user touches, in namespace weft.
+#include <weft/channel.hpp>
 #include <weft/clock.hpp>
 #include <weft/errors.hpp>
 #include <weft/gather.hpp>

@@ -1,0 +1,50 @@
+// fib/weft_gather: recursive fib(n) on weft through gather, the structured fork-join
+// primitive: each call gathers fib(n-1) and fib(n-2) as two children. Same workload
+// and peers as fib/weft (spawn + await), fib/tbb and fib/serial; gather adds the
+// sibling bookkeeping (first-failure cancellation, a wrapper per child) on top of two
+// spawns, so this shows what structure costs until gather's children stop being tasks
+// of their own.
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include <benchmark/benchmark.h>
+#include <weft/weft.hpp>
+
+#include "common/args.hpp"
+
+namespace {
+
+weft::Task<std::uint64_t> fib(int n) {
+  if (n < 2) co_return static_cast<std::uint64_t>(n);
+  auto [a, b] = co_await weft::gather(fib(n - 1), fib(n - 2));
+  co_return a + b;
+}
+
+void bm_fib_weft_gather(benchmark::State& state) {
+  const auto workers = static_cast<unsigned>(state.range(0));
+  const int n = static_cast<int>(state.range(1));
+  const std::uint64_t expected = weft_bench::fib_expected(n);
+  weft::RuntimeOptions options;
+  options.workers = workers;
+  weft::Runtime rt(std::move(options));
+  for (auto _ : state) {
+    std::uint64_t got = rt.block_on(fib(n));
+    if (got != expected) {
+      state.SkipWithError(("wrong answer: " + std::to_string(got) + ", expected " +
+                           std::to_string(expected)).c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(got);
+  }
+}
+
+BENCHMARK(bm_fib_weft_gather)
+    ->Name("fib/weft_gather")
+    ->Apply([](benchmark::internal::Benchmark* b) {
+      weft_bench::workers_and_n(b, weft_bench::fib_sizes());
+    })
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
