@@ -9,8 +9,9 @@ if(WEFT_SANITIZE STREQUAL "thread")
 elseif(WEFT_SANITIZE STREQUAL "address")
   # -fno-sanitize=function: clang 14's "function" check (part of "undefined") fails to
   # compile some coroutines ("Cannot represent a difference across sections").
-  add_compile_options(-fsanitize=address,undefined -fno-sanitize=function
-                      -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined
+                      $<$<CXX_COMPILER_ID:Clang>:-fno-sanitize=function>)
   add_link_options(-fsanitize=address,undefined)
   add_compile_definitions(WEFT_ASAN=1)
 elseif(NOT WEFT_SANITIZE STREQUAL "")

@@ -3,12 +3,16 @@
 #include <weft/channel.hpp>
 #include <weft/clock.hpp>
 #include <weft/errors.hpp>
+#include <weft/event.hpp>
 #include <weft/gather.hpp>
 #include <weft/join_handle.hpp>
+#include <weft/mutex.hpp>
 #include <weft/runtime.hpp>
+#include <weft/semaphore.hpp>
 #include <weft/shield.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
+#include <weft/task_group.hpp>
 #include <weft/this_task.hpp>
 #include <weft/time.hpp>
 #include <weft/timeout.hpp>

@@ -50,8 +50,10 @@ struct JoinSlot {
   std::atomic<std::uint32_t> thread_done{0};
 };
 
-// A link from something outside (a std::stop_token's callback) that may cancel the
-// task; destroyed when the task completes, so nothing outside outlives its use of it.
+// A link from something outside (a std::stop_token's callback, a task group's
+// membership) tied to the task's life: destroyed by the completer, for every way a task
+// ends (a value, a failure, a cancellation, also before its first run), before COMPLETE
+// is set. task_group relies on that destructor as its "member ended" signal.
 struct StopLink {
   virtual ~StopLink() = default;
 };

@@ -1,0 +1,56 @@
+// Seed 000, intermediate: four workers are started, worker-3 finishes after 1 s, and
+// after 2 s the others are cancelled and awaited (asyncio.gather(return_exceptions=True)).
+// Time is a ManualClock with auto-advance: sleeps take no real time and the order is exact.
+#include <weft/weft.hpp>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+// The seed's random.randint(1, 5), fixed to the durations that give its output.
+constexpr int kSeconds[4] = {3, 4, 5, 1};
+
+weft::Task<void> worker(std::string name, std::chrono::seconds work) {
+  try {
+    std::printf("%s started\n", name.c_str());
+    co_await weft::sleep_for(work);  // simulate some work
+    std::printf("%s finished\n", name.c_str());
+  } catch (const weft::CancelledError&) {
+    std::printf("%s cancelled\n", name.c_str());
+    throw;
+  }
+}
+
+weft::Task<void> amain() {
+  std::vector<weft::JoinHandle<void>> tasks;
+  for (int i = 0; i < 4; ++i) {
+    tasks.push_back(weft::spawn(worker("worker-" + std::to_string(i), std::chrono::seconds(kSeconds[i]))));
+    // asyncio starts tasks in creation order; weft's workers pick them up in parallel.
+    // Virtual time stands still while a task can run, so this lets worker-i print first.
+    co_await weft::sleep_for(1ms);
+  }
+  co_await weft::sleep_for(2s);  // wait for two seconds
+
+  // Cancel each and await it before cancelling the next: weft runs the woken tasks in
+  // parallel, where asyncio's single thread serialises them, so this fixes the order of
+  // the "cancelled" lines. Catching TaskCancelled is what return_exceptions=True does.
+  for (weft::JoinHandle<void>& task : tasks) {
+    task.cancel();  // false for worker-3: it has already finished
+    try {
+      co_await task;
+    } catch (const weft::TaskCancelled&) {
+    }
+  }
+}
+
+int main() {
+  weft::ManualClock clock;
+  clock.set_auto_advance(true);
+  weft::RuntimeOptions options;
+  options.clock = &clock;
+  weft::Runtime rt(options);
+  rt.block_on(amain());
+  std::fflush(stdout);
+}
