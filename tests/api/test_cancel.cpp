@@ -28,7 +28,11 @@
 
 #include <weft/weft.hpp>
 
+#include "runtime_helpers.hpp"
+
 namespace {
+
+using weft::test::wait_until_awaiting;
 
 using weft::CancelledError;
 using weft::JoinHandle;
@@ -119,14 +123,6 @@ void wait_done(const JoinHandle<T>& handle) {
   while (!handle.done()) std::this_thread::yield();
 }
 
-// Polls the live task list until task `id` is suspended on `awaiting` ("task 42").
-void wait_until_awaiting(const weft::Runtime& rt, weft::TaskId id, const std::string& awaiting) {
-  for (;;) {
-    for (const weft::TaskInfo& info : rt.tasks())
-      if (info.id == id && info.state == weft::TaskState::Suspended && info.awaiting == awaiting) return;
-    std::this_thread::yield();
-  }
-}
 
 std::string task_word(weft::TaskId id) { return "task " + std::to_string(id); }
 

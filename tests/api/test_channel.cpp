@@ -29,7 +29,11 @@
 #include <weft/channel.hpp>
 #include <weft/weft.hpp>
 
+#include "runtime_helpers.hpp"
+
 namespace {
+
+using weft::test::wait_until_awaiting;
 
 using weft::CancelledError;
 using weft::Channel;
@@ -37,16 +41,6 @@ using weft::ChannelClosed;
 using weft::JoinHandle;
 using weft::Task;
 
-// Polls until the task is suspended on something whose description starts with `what`
-// (a condition on the runtime's own state, not a timed sleep).
-void wait_until_awaiting(weft::Runtime& rt, weft::TaskId id, std::string_view what) {
-  for (;;) {
-    for (const weft::TaskInfo& info : rt.tasks())
-      if (info.id == id && info.state == weft::TaskState::Suspended && info.awaiting.rfind(what, 0) == 0)
-        return;
-    std::this_thread::yield();
-  }
-}
 
 template <class T>
 void wait_done(const JoinHandle<T>& handle) {

@@ -24,9 +24,14 @@
 #include <weft/semaphore.hpp>
 #include <weft/weft.hpp>
 
+#include "runtime_helpers.hpp"
+
 #include "test_scale.hpp"
 
 namespace {
+
+using weft::test::wait_until_awaiting;
+using weft::test::join_cancelled;
 
 using weft::CancelledError;
 using weft::JoinHandle;
@@ -34,29 +39,7 @@ using weft::Semaphore;
 using weft::Task;
 using weft::TaskCancelled;
 
-// Polls until the task is suspended on something whose description starts with `what`.
-void wait_until_awaiting(weft::Runtime& rt, weft::TaskId id, std::string_view what) {
-  for (;;) {
-    for (const weft::TaskInfo& info : rt.tasks())
-      if (info.id == id && info.state == weft::TaskState::Suspended && info.awaiting.rfind(what, 0) == 0)
-        return;
-    std::this_thread::yield();
-  }
-}
 
-// Awaits the handle from outside the runtime: true if the task ended cancelled.
-template <class T>
-bool join_cancelled(weft::Runtime& rt, JoinHandle<T>& handle) {
-  auto joiner = [&]() -> Task<bool> {
-    try {
-      co_await handle;
-    } catch (const TaskCancelled&) {
-      co_return true;
-    }
-    co_return false;
-  };
-  return rt.block_on(joiner());
-}
 // CPython: Lib/test/test_asyncio/test_locks.py::test_semaphore_value
 // CPython: Lib/test/test_asyncio/test_locks.py::test_initial_value_zero
 TEST(Semaphore, InitialValue) {

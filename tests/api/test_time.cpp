@@ -13,21 +13,15 @@
 
 #include <weft/weft.hpp>
 
+#include "runtime_helpers.hpp"
+
 namespace {
+
+using weft::test::wait_until_awaiting;
 
 using namespace std::chrono_literals;
 using weft::Task;
 
-// Polls until the task is suspended on something whose description starts with `what`
-// (a condition wait on the runtime's own state, not a timed sleep).
-void wait_until_awaiting(weft::Runtime& rt, weft::TaskId id, std::string_view what) {
-  for (;;) {
-    for (const weft::TaskInfo& info : rt.tasks())
-      if (info.id == id && info.state == weft::TaskState::Suspended && info.awaiting.rfind(what, 0) == 0)
-        return;
-    std::this_thread::yield();
-  }
-}
 
 TEST(Time, SleepEndsWhenTheManualClockReachesTheDeadline) {
   weft::ManualClock clock;

@@ -1,0 +1,36 @@
+#pragma once
+// Helpers shared by the api tests: waiting (on a condition, not on time) until a task
+// has reached a given suspension point, and joining a task from outside the runtime.
+#include <string_view>
+#include <thread>
+
+#include <weft/weft.hpp>
+
+namespace weft::test {
+
+// Polls Runtime::tasks() until task `id` is suspended on something whose description
+// starts with `what` ("sleep", "mutex", "channel recv", "task 42"...). A condition wait
+// on the runtime's own state: it synchronises with the task, it does not guess a time.
+inline void wait_until_awaiting(const Runtime& rt, TaskId id, std::string_view what) {
+  for (;;) {
+    for (const TaskInfo& info : rt.tasks())
+      if (info.id == id && info.state == TaskState::Suspended && info.awaiting.rfind(what, 0) == 0) return;
+    std::this_thread::yield();
+  }
+}
+
+// Awaits the handle from outside the runtime: true if the task ended cancelled.
+template <class T>
+bool join_cancelled(Runtime& rt, JoinHandle<T>& handle) {
+  auto joiner = [&]() -> Task<bool> {
+    try {
+      co_await handle;
+    } catch (const TaskCancelled&) {
+      co_return true;
+    }
+    co_return false;
+  };
+  return rt.block_on(joiner());
+}
+
+}  // namespace weft::test
