@@ -12,6 +12,7 @@
 #include <weft/weft.hpp>
 
 #include "common/args.hpp"
+#include "common/weft_runner.hpp"
 
 namespace {
 
@@ -22,21 +23,7 @@ weft::Task<std::uint64_t> fib(int n) {
 }
 
 void bm_fib_weft_gather(benchmark::State& state) {
-  const auto workers = static_cast<unsigned>(state.range(0));
-  const int n = static_cast<int>(state.range(1));
-  const std::uint64_t expected = weft_bench::fib_expected(n);
-  weft::RuntimeOptions options;
-  options.workers = workers;
-  weft::Runtime rt(std::move(options));
-  for (auto _ : state) {
-    std::uint64_t got = rt.block_on(fib(n));
-    if (got != expected) {
-      state.SkipWithError(("wrong answer: " + std::to_string(got) + ", expected " +
-                           std::to_string(expected)).c_str());
-      break;
-    }
-    benchmark::DoNotOptimize(got);
-  }
+  weft_bench::run_on_weft(state, fib, weft_bench::fib_expected(static_cast<int>(state.range(1))));
 }
 
 BENCHMARK(bm_fib_weft_gather)
