@@ -292,16 +292,12 @@ class ChannelRecvAwaiter {
   bool await_suspend(std::coroutine_handle<> handle) {
     self_.resume_point = handle;
     self_.set_awaiting("channel recv");
-    node_.task = &self_;
-    const std::uint64_t generation = self_.arm_wait();
-    node_.generation = generation;
+    channel_.receivers_.enqueue(self_, node_);
     armed_ = true;
-    channel_.receivers_.push_back(node_);
     lock_.unlock();
     // The Dekker half of the task (core/wait_cell.hpp): a cancel that came after
     // await_ready's check is seen here; winning our own cell, we resume at once.
-    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation)) return false;
-    return true;
+    return suspend_unless_cancelled(self_, node_.generation);
   }
 
   T await_resume() {
@@ -314,11 +310,7 @@ class ChannelRecvAwaiter {
           std::lock_guard guard(channel_.mutex_);
           channel_.receivers_.remove(node_);
         }
-        std::string message;
-        if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
-        // Withdrawn (uncancel) meanwhile: the wait is over all the same, without a
-        // value (as JoinAwaiter).
-        throw_cancelled({});
+        throw_after_cancelled_wait(self_);
       }
       if (node_.status == kChannelClosed) throw ChannelClosed();
     }
@@ -359,15 +351,11 @@ class ChannelSendAwaiter {
   bool await_suspend(std::coroutine_handle<> handle) {
     self_.resume_point = handle;
     self_.set_awaiting("channel send");
-    node_.task = &self_;
-    const std::uint64_t generation = self_.arm_wait();
-    node_.generation = generation;
+    channel_.senders_.enqueue(self_, node_);
     armed_ = true;
-    channel_.senders_.push_back(node_);
     lock_.unlock();
     // The Dekker half, as in ChannelRecvAwaiter.
-    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation)) return false;
-    return true;
+    return suspend_unless_cancelled(self_, node_.generation);
   }
 
   void await_resume() {
@@ -379,9 +367,7 @@ class ChannelSendAwaiter {
         std::lock_guard guard(channel_.mutex_);
         channel_.senders_.remove(node_);
       }
-      std::string message;
-      if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
-      throw_cancelled({});  // withdrawn meanwhile: not sent all the same
+      throw_after_cancelled_wait(self_);
     }
     if (node_.status == kChannelClosed) throw ChannelClosed();
   }

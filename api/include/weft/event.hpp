@@ -118,16 +118,13 @@ inline bool EventWaitAwaiter::await_suspend(std::coroutine_handle<> handle) {
     std::lock_guard guard(event_.mutex_);
     if (event_.set_) return false;  // set since await_ready: no wait at all
     self_.set_awaiting("event");
-    node_.task = &self_;
-    node_.generation = self_.arm_wait();
+    event_.waiters_.enqueue(self_, node_);
     armed_ = true;
-    event_.waiters_.push_back(node_);
   }
   // The Dekker half of the task (core/wait_cell.hpp): a cancel that came after
   // await_ready's check is seen here; winning our own cell, we resume at once and
   // await_resume withdraws the node.
-  if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(node_.generation)) return false;
-  return true;
+  return suspend_unless_cancelled(self_, node_.generation);
 }
 
 inline void EventWaitAwaiter::await_resume() {
@@ -140,11 +137,7 @@ inline void EventWaitAwaiter::await_resume() {
       std::lock_guard guard(event_.mutex_);
       event_.waiters_.remove(node_);
     }
-    std::string message;
-    if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
-    // The request was withdrawn (uncancel) in the meantime: the wait is over all the
-    // same and the event was not handed over, so it cannot return normally.
-    throw_cancelled({});
+    throw_after_cancelled_wait(self_);
   }
 }
 

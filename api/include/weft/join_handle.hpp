@@ -41,6 +41,26 @@ inline void rethrow_task_failure(TaskHeader& task) {
   }
 }
 
+// Writes `self`'s wait `generation` into the target's join slot and sets JOIN_WAITER,
+// taking the registration's reference on `self` (dropped by whoever ends the
+// registration: the completer, or withdraw_join). On Complete or Busy nothing was
+// registered and the reference is given back at once (never the last: the caller runs).
+inline TaskStateWord::JoinRegistration register_join(TaskHeader& target, TaskHeader& self,
+                                                     std::uint64_t generation) noexcept {
+  target.join.task = &self;
+  target.join.generation = generation;
+  self.state.ref_inc();
+  TaskStateWord::JoinRegistration registration = target.state.set_join_waiter();
+  if (registration != TaskStateWord::JoinRegistration::Registered) self.state.ref_dec();
+  return registration;
+}
+
+// Ends a registration that no completion ended: unless the completer owns the slot
+// already (it then drops the registration's reference itself).
+inline void withdraw_join(TaskHeader& target, TaskHeader& self) noexcept {
+  if (target.state.unset_join_waiter()) self.state.ref_dec();
+}
+
 // Awaiting a handle. Unshielded (plain `co_await handle`), the awaiting task's own
 // cancellation is forwarded to the awaited task (see WaitForward): the awaiter waits
 // until that task has finished, then throws its own CancelledError. Shielded
@@ -76,25 +96,20 @@ class JoinAwaiter {
     self_.set_awaiting(shielded_ ? "shielded task" : "task", target_.id);
     generation_ = self_.arm_wait(forwards() ? &forward_ : nullptr);
     armed_ = true;
-    target_.join.task = &self_;
-    target_.join.generation = generation_;
-    self_.state.ref_inc();  // the registration's reference (we hold the execution one)
-    switch (target_.state.set_join_waiter()) {
+    switch (register_join(target_, self_, generation_)) {
       case TaskStateWord::JoinRegistration::Registered:
         break;
-      case TaskStateWord::JoinRegistration::Complete:
-        self_.state.ref_dec();  // never the last: the execution reference remains
-        // Win our own cell back; if a canceller won it, its wake-up resumes us.
-        return !self_.wait.try_wake(generation_);
       case TaskStateWord::JoinRegistration::Busy:
-        self_.state.ref_dec();
         misuse_ = true;
+        [[fallthrough]];
+      case TaskStateWord::JoinRegistration::Complete:
+        // Win our own cell back; if a canceller won it, its wake-up resumes us.
         return !self_.wait.try_wake(generation_);
     }
     // The Dekker half of the task (see core/wait_cell.hpp): a cancel that came
     // between the check in await_ready and arm_wait() is seen here. We then act as its
     // canceller; if another canceller won the cell, it does the same.
-    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation_)) {
+    if (!suspend_unless_cancelled(self_, generation_)) {
       if (self_.wait_forward == nullptr) return false;  // resume: await_resume withdraws, throws
       return !resume_after_forwarding();
     }
@@ -109,11 +124,8 @@ class JoinAwaiter {
       // A shielded wait, or any during shutdown (others are re-armed by their
       // canceller). Withdraw from the join slot unless the completer owns it already (it then drops
       // the registration's reference itself).
-      if (target_.state.unset_join_waiter()) self_.state.ref_dec();
-      deliver_own_cancel();
-      // Withdrawn between the cancel and our resumption: the wait is over all the same
-      // and there is no value to return.
-      throw_cancelled({});
+      withdraw_join(target_, self_);
+      throw_after_cancelled_wait(self_);
     }
     // The awaited task has finished. If our own cancellation was forwarded to it, that
     // is what we throw now (asyncio: the awaiter's CancelledError, not the awaited's).

@@ -156,16 +156,13 @@ class MutexLockAwaiter {
         return false;
       }
       self_.set_awaiting("mutex");
-      node_.task = &self_;
-      node_.generation = self_.arm_wait();
+      mutex_.waiters_.enqueue(self_, node_);
       armed_ = true;
-      mutex_.waiters_.push_back(node_);
     }
     // The Dekker half of the task (core/wait_cell.hpp): a cancel that came after
     // await_ready's check is seen here; winning our own cell, we resume at once and
     // await_resume withdraws the node. If unlock() won it first, the lock is ours.
-    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(node_.generation)) return false;
-    return true;
+    return suspend_unless_cancelled(self_, node_.generation);
   }
 
   Mutex::Guard await_resume() {
@@ -178,10 +175,7 @@ class MutexLockAwaiter {
           std::lock_guard guard(mutex_.state_mutex_);
           mutex_.waiters_.remove(node_);
         }
-        std::string message;
-        if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
-        // Withdrawn (uncancel) in the meantime: the wait is over without the lock.
-        throw_cancelled({});
+        throw_after_cancelled_wait(self_);
       }
     }
     // WOKEN (or never waited): the lock was handed to us.

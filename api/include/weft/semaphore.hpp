@@ -138,16 +138,13 @@ inline bool SemaphoreAcquireAwaiter::await_suspend(std::coroutine_handle<> handl
       return false;
     }
     self_.set_awaiting("semaphore");
-    node_.task = &self_;
-    node_.generation = self_.arm_wait();
+    semaphore_.waiters_.enqueue(self_, node_);
     armed_ = true;
-    semaphore_.waiters_.push_back(node_);
   }
   // The Dekker half of the task (core/wait_cell.hpp): a cancel that came after
   // await_ready's check is seen here; winning our own cell, we resume at once and
   // await_resume withdraws the node. If release() won it first, the permit is ours.
-  if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(node_.generation)) return false;
-  return true;
+  return suspend_unless_cancelled(self_, node_.generation);
 }
 
 inline void SemaphoreAcquireAwaiter::await_resume() {
@@ -160,10 +157,7 @@ inline void SemaphoreAcquireAwaiter::await_resume() {
       std::lock_guard guard(semaphore_.mutex_);
       semaphore_.waiters_.remove(node_);
     }
-    std::string message;
-    if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
-    // Withdrawn (uncancel) in the meantime: the wait is over without a permit.
-    throw_cancelled({});
+    throw_after_cancelled_wait(self_);
   }
   // WOKEN: release() handed us its permit.
 }

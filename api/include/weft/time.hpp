@@ -40,8 +40,7 @@ class SleepAwaiter {
     timer_insert(*self_.runtime, timer_, deadline_);
     // The Dekker half of the task (core/wait_cell.hpp): a cancel that came after
     // await_ready's check is seen here; winning our own cell, we resume at once.
-    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(timer_.generation)) return false;
-    return true;
+    return suspend_unless_cancelled(self_, timer_.generation);
   }
 
   void await_resume() {

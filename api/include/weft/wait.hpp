@@ -56,21 +56,14 @@ class AnyEndAwaiter {
     armed_ = true;
     bool end_now = false;
     for (std::size_t i = 0; i < targets_.size() && !end_now; ++i) {
-      TaskHeader& target = *targets_[i];
-      target.join.task = &self_;
-      target.join.generation = generation_;
-      self_.state.ref_inc();  // the registration's reference
-      switch (target.state.set_join_waiter()) {
+      switch (register_join(*targets_[i], self_, generation_)) {
         case TaskStateWord::JoinRegistration::Registered:
           registered_[i] = true;
           break;
-        case TaskStateWord::JoinRegistration::Complete:
-          self_.state.ref_dec();
-          end_now = true;
-          break;
         case TaskStateWord::JoinRegistration::Busy:
-          self_.state.ref_dec();
           misuse_ = true;
+          [[fallthrough]];
+        case TaskStateWord::JoinRegistration::Complete:
           end_now = true;
           break;
       }
@@ -82,8 +75,7 @@ class AnyEndAwaiter {
       timer_insert(*self_.runtime, timer_, *deadline_);
       timer_armed_ = true;
     }
-    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation_)) return false;
-    return true;
+    return suspend_unless_cancelled(self_, generation_);
   }
 
   // True if the deadline passed (nothing else is promised: callers look at the tasks).
@@ -91,13 +83,9 @@ class AnyEndAwaiter {
     self_.clear_awaiting();
     if (timer_armed_) timer_cancel(*self_.runtime, timer_);
     for (std::size_t i = 0; i < targets_.size(); ++i)
-      if (registered_[i] && targets_[i]->state.unset_join_waiter()) self_.state.ref_dec();
+      if (registered_[i]) withdraw_join(*targets_[i], self_);
     if (misuse_) throw InvalidStateError("weft::wait: another task is awaiting one of these handles");
-    if (armed_ && self_.wait.status() == WaitCell::CANCELLED) {
-      std::string message;
-      take_cancel_request(self_, message);
-      throw_cancelled(std::move(message));
-    }
+    if (armed_ && self_.wait.status() == WaitCell::CANCELLED) throw_after_cancelled_wait(self_);
     return timer_armed_ && timer_.fired;
   }
 

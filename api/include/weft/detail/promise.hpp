@@ -50,6 +50,24 @@ inline void throw_if_cancel_pending(TaskHeader& task) {
   }
 }
 
+// The task half of the wait protocol's Dekker pair (core/wait_cell.hpp), right after
+// a wait was armed and published: a cancel that came after the check at await_ready is
+// seen here. Winning our own cell for `generation`, the task resumes at once (false:
+// do not suspend) and its await_resume finds the wait CANCELLED. Losing it means a
+// resource or a canceller won and will reschedule the task: suspend.
+inline bool suspend_unless_cancelled(TaskHeader& self, std::uint64_t generation) noexcept {
+  return !(self.state.cancel_requested_seq_cst() && self.wait.try_cancel(generation));
+}
+
+// After a wait ended CANCELLED (and the awaiter left the resource): delivers the
+// request. If it was withdrawn (uncancel) since, the wait is over all the same and has
+// nothing to return, so it still throws, with no message.
+[[noreturn]] inline void throw_after_cancelled_wait(TaskHeader& self) {
+  std::string message;
+  take_cancel_request(self, message);
+  throw_cancelled(std::move(message));
+}
+
 // The weft awaitable protocol.
 template <class A>
 concept WeftAwaitable = requires(A&& a, TaskHeader& task) {

@@ -43,18 +43,13 @@ class TimedJoinAwaiter {
     const bool forwards = !runtime_closed(*self_.runtime);
     generation_ = self_.arm_wait(forwards ? &forward_ : nullptr);
     armed_ = true;
-    target_.join.task = &self_;
-    target_.join.generation = generation_;
-    self_.state.ref_inc();  // the registration's reference
-    switch (target_.state.set_join_waiter()) {
+    switch (register_join(target_, self_, generation_)) {
       case TaskStateWord::JoinRegistration::Registered:
         break;
-      case TaskStateWord::JoinRegistration::Complete:
-        self_.state.ref_dec();
-        return !self_.wait.try_wake(generation_);
       case TaskStateWord::JoinRegistration::Busy:
-        self_.state.ref_dec();
         misuse_ = true;
+        [[fallthrough]];
+      case TaskStateWord::JoinRegistration::Complete:
         return !self_.wait.try_wake(generation_);
     }
     registered_ = true;
@@ -64,8 +59,7 @@ class TimedJoinAwaiter {
     timer_armed_ = true;
     // The Dekker half (core/wait_cell.hpp): a request that came after the caller's
     // check ends the wait; the caller then forwards it and waits for the target.
-    if (self_.state.cancel_requested_seq_cst() && self_.wait.try_cancel(generation_)) return false;
-    return true;
+    return suspend_unless_cancelled(self_, generation_);
   }
 
   TimedJoinResult await_resume() {
@@ -81,17 +75,12 @@ class TimedJoinAwaiter {
     const bool timed_out = timer_.fired;
     const bool cancelled = self_.wait.status() == WaitCell::CANCELLED;
     if ((timed_out || cancelled) && registered_) {
-      // Withdraw unless the completer owns the slot (it then drops the reference).
-      if (target_.state.unset_join_waiter()) self_.state.ref_dec();
+      withdraw_join(target_, self_);
     }
     if (cancelled) {
       // Not forwarded: the runtime shuts down (every suspension point throws), or we
       // won our own fresh wait in await_suspend (the caller forwards it).
-      if (runtime_closed(*self_.runtime)) {
-        std::string message;
-        take_cancel_request(self_, message);
-        throw_cancelled(std::move(message));
-      }
+      if (runtime_closed(*self_.runtime)) throw_after_cancelled_wait(self_);
       result.own_cancel = true;
       result.completed = target_.state.load(std::memory_order_acquire).is_complete();
       return result;

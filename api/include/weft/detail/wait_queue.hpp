@@ -57,6 +57,15 @@ class WaitQueue {
     node.queued = true;
   }
 
+  // The waiting task, under the resource's mutex: arms its wait and queues its node.
+  // Returns the generation (then release the mutex and call suspend_unless_cancelled).
+  std::uint64_t enqueue(TaskHeader& self, WaitNode& node) noexcept {
+    node.task = &self;
+    node.generation = self.arm_wait();
+    push_back(node);
+    return node.generation;
+  }
+
   WaitNode* pop_front() noexcept {
     WaitNode* node = head_;
     if (node != nullptr) unlink(*node);
