@@ -33,7 +33,7 @@ int task_uncancel(TaskHeader& task) {
 }
 
 namespace {
-struct StopCallbackLink final : StopLink {
+struct StopCallbackLink final : CompletionLink {
   struct Cancel {
     TaskHeader* task;
     void operator()() const noexcept {
@@ -52,7 +52,7 @@ struct StopCallbackLink final : StopLink {
 void attach_stop_token(TaskHeader& task, const std::stop_token& stop) {
   if (!stop.stop_possible()) return;
   // An already requested stop runs the callback here, before the task is queued.
-  task.stop_link = std::make_unique<StopCallbackLink>(stop, &task);
+  task.completion_link = std::make_unique<StopCallbackLink>(stop, &task);
 }
 
 RuntimeCore& require_current_runtime() {

@@ -21,30 +21,11 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common/timer_workload.hpp"
+
 namespace {
 
-// Identical to the one in bench/timer/wheel.cpp (same seed): same deadlines.
-struct Rng {
-  std::uint64_t s = 0x7133'5eed'2024'0001ull;
-  std::uint64_t next() noexcept {  // splitmix64
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t n) noexcept { return ((next() & 0xffff'ffffull) * n) >> 32; }
-};
-
-constexpr std::uint64_t kMaxDelay = 10'000;
-constexpr std::uint64_t kHalfDelay = kMaxDelay / 2;
-
-std::uint64_t delay(Rng& rng) noexcept { return 1 + rng.below(kMaxDelay); }
-
-std::uint64_t steady_delay(Rng& rng) noexcept {
-  const double u = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
-  const auto d = static_cast<std::uint64_t>(static_cast<double>(kMaxDelay) * (1.0 - std::sqrt(1.0 - u)));
-  return d < 1 ? 1 : d > kMaxDelay ? kMaxDelay : d;
-}
+using namespace weft_bench::timer;
 
 // 16 bytes: the deadline, which timer, and that timer's generation when pushed.
 struct Node {

@@ -19,31 +19,15 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common/timer_workload.hpp"
+
 #include "weft/core/timer_wheel.hpp"
 
 namespace {
 
 using weft::detail::TimerEntry;
 using weft::detail::TimerWheel;
-
-// The same generator, seed and distributions as bench/timer/heap.cpp, so that both
-// peers see the same deadlines.
-struct Rng {
-  std::uint64_t s = 0x7133'5eed'2024'0001ull;
-  std::uint64_t next() noexcept {  // splitmix64
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) for n < 2^32: multiply-shift, no division.
-  std::uint64_t below(std::uint64_t n) noexcept { return ((next() & 0xffff'ffffull) * n) >> 32; }
-};
-
-constexpr std::uint64_t kMaxDelay = 10'000;
-// Mean delay 1 + (kMaxDelay - 1) / 2 ~ 5,000: at one insert per kMaxDelay / 2 / N ticks
-// the population stays about N (Little's law).
-constexpr std::uint64_t kHalfDelay = kMaxDelay / 2;
+using namespace weft_bench::timer;
 
 // The waiting object a TimerEntry is embedded in (a coroutine frame, in the runtime):
 // one cache line, like timer/heap's Waiter.
@@ -51,17 +35,6 @@ struct alignas(64) Waiter {
   TimerEntry entry;
 };
 static_assert(sizeof(Waiter) == 64);
-
-std::uint64_t delay(Rng& rng) noexcept { return 1 + rng.below(kMaxDelay); }
-
-// The remaining time of a timer found alive in the steady state (density falling
-// linearly from 1 to kMaxDelay), so that the prefilled population does not first
-// swell by a quarter before settling.
-std::uint64_t steady_delay(Rng& rng) noexcept {
-  const double u = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
-  const auto d = static_cast<std::uint64_t>(static_cast<double>(kMaxDelay) * (1.0 - std::sqrt(1.0 - u)));
-  return d < 1 ? 1 : d > kMaxDelay ? kMaxDelay : d;
-}
 
 void bm_wheel_insert_cancel(benchmark::State& state) {
   const auto n = static_cast<std::uint64_t>(state.range(0));

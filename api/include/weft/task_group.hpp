@@ -31,8 +31,8 @@
 //   Every member (body or child) is spawned as a small wrapper coroutine that awaits the
 //   user's Task inline and destroys its frame before the wrapper ends, so the user's
 //   coroutine parameters are gone before the group can finish. The member's end is seen
-//   through a ChildLink installed as the task header's stop_link: the runtime destroys
-//   the stop_link in RuntimeCore::complete(), for every way a task ends, including a task
+//   through a ChildLink installed as the task header's completion_link: the runtime destroys
+//   the completion_link in RuntimeCore::complete(), for every way a task ends, including a task
 //   cancelled before its first run (whose body, and thus the wrapper, never runs). The
 //   link's destructor (running on the completing worker, after the outcome was written):
 //     1. destroys the user's Task if the wrapper never took it;
@@ -194,10 +194,10 @@ struct GroupState {
   }
 };
 
-// Installed as the member's stop_link: its destruction (RuntimeCore::complete) is the
+// Installed as the member's completion_link: its destruction (RuntimeCore::complete) is the
 // member's end. Owns the user's Task until the wrapper takes it, and any stop-token link.
 template <class T>
-struct ChildLink final : StopLink {
+struct ChildLink final : CompletionLink {
   ChildLink(std::shared_ptr<GroupState> group, Task<T>&& task)
       : state(std::move(group)), inner(std::move(task)) {}
   ~ChildLink() override {
@@ -208,7 +208,7 @@ struct ChildLink final : StopLink {
 
   std::shared_ptr<GroupState> state;
   Task<T> inner;
-  std::unique_ptr<StopLink> chained;
+  std::unique_ptr<CompletionLink> chained;
   TaskHeader* member = nullptr;
   bool armed = false;  // registered in the group and queued
 };
@@ -371,7 +371,7 @@ class TaskGroup {
       }
     } frame_guard{frame};
     detail::attach_stop_token(promise, options.stop);
-    link->chained = std::move(promise.stop_link);
+    link->chained = std::move(promise.completion_link);
     link->member = &promise;
     {
       std::lock_guard guard(group.mutex);
@@ -387,7 +387,7 @@ class TaskGroup {
       link->armed = true;
     }
     detail::ChildLink<T>* raw_link = link.get();
-    promise.stop_link = std::move(link);
+    promise.completion_link = std::move(link);
     if (detail::submit_task(group.runtime, promise) == detail::SubmitResult::Closed) {
       detail::TaskHeader* owner = nullptr;
       {

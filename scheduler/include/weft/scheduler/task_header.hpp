@@ -54,8 +54,8 @@ struct JoinSlot {
 // membership) tied to the task's life: destroyed by the completer, for every way a task
 // ends (a value, a failure, a cancellation, also before its first run), before COMPLETE
 // is set. task_group relies on that destructor as its "member ended" signal.
-struct StopLink {
-  virtual ~StopLink() = default;
+struct CompletionLink {
+  virtual ~CompletionLink() = default;
 };
 
 // A wait whose cancellation is forwarded instead of ending it: awaiting another task's
@@ -102,7 +102,7 @@ struct TaskHeader {
   std::unique_ptr<std::string> cancel_message;   // first undelivered request's message
   std::unique_ptr<std::stop_source> stop_source; // this_task::stop_token(), made on demand
 
-  std::unique_ptr<StopLink> stop_link;           // [spawn] set before the task is queued
+  std::unique_ptr<CompletionLink> completion_link;           // [spawn] set before the task is queued
 
   std::atomic<Outcome> outcome{Outcome::Pending};
   std::exception_ptr failure;                    // what escaped the body, set before COMPLETE
