@@ -9,14 +9,12 @@ namespace weft::detail {
 
 void throw_cancelled(std::string message) { throw CancelledError(std::move(message)); }
 
-namespace {
-
 // Whether `failure` is a CancelledError (any derived type), and its message. Cancelling
 // is common (timeouts, shutdown), and a throw costs about a microsecond, so weft's own
 // two types are recognised without one: libstdc++'s exception_ptr names the thrown type
 // and holds a pointer to the thrown object (folly's exception_wrapper relies on the same
 // layout). Any other type is classified by rethrowing it.
-bool classify_cancellation(const std::exception_ptr& failure, std::string& message) {
+bool is_cancellation(const std::exception_ptr& failure, std::string& message) {
 #if defined(__GLIBCXX__) && defined(__cpp_rtti)
   static_assert(sizeof(std::exception_ptr) == sizeof(void*), "libstdc++ exception_ptr layout");
   if (const std::type_info* type = failure.__cxa_exception_type()) {
@@ -42,24 +40,26 @@ bool classify_cancellation(const std::exception_ptr& failure, std::string& messa
   }
 }
 
-}  // namespace
-
-void PromiseBase::unhandled_exception() noexcept {
-  failure = std::current_exception();
-  Outcome kind = Outcome::Exception;
-  try {
-    std::string message;
-    if (classify_cancellation(failure, message)) {
+void publish_root_outcome(TaskHeader& task, std::exception_ptr failure) noexcept {
+  Outcome kind = Outcome::Value;
+  if (failure) {
+    kind = Outcome::Exception;
+    try {
+      std::string message;
+      if (is_cancellation(failure, message)) {
+        kind = Outcome::Cancelled;
+        // Kept for the TaskCancelled its awaiters see; written before COMPLETE.
+        if (!message.empty()) task.outcome_message = std::make_unique<std::string>(std::move(message));
+      }
+    } catch (...) {
+      // Out of memory for the message: the outcome is still right, the message empty.
       kind = Outcome::Cancelled;
-      // Kept for the TaskCancelled its awaiters see; written before COMPLETE.
-      if (!message.empty()) outcome_message = std::make_unique<std::string>(std::move(message));
     }
-  } catch (...) {
-    // Out of memory for the message: the outcome is still right, the message empty.
-    kind = Outcome::Cancelled;
+    task.failure = std::move(failure);
   }
-  // Relaxed: published with the completion (see Promise::return_value).
-  outcome.store(kind, std::memory_order_relaxed);
+  // Relaxed: published with the completion (release in transition_to_complete), which
+  // the worker makes once the coroutine has reached its final suspension.
+  task.outcome.store(kind, std::memory_order_relaxed);
 }
 
 }  // namespace weft::detail

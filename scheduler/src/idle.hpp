@@ -108,6 +108,9 @@ class Idle {
   // Every worker is parked (Relaxed: a hint for auto-advance, re-checked by its caller).
   bool all_parked() const { return unparked(state_.load(std::memory_order_relaxed)) == 0; }
 
+  // The counters themselves, for the fork-join fast path's relaxed look (fork_job.hpp).
+  const std::atomic<std::uint32_t>& state_word() const noexcept { return state_; }
+
   unsigned searching_now() const {
     return searching(state_.load(std::memory_order_relaxed));  // Relaxed: statistics only
   }

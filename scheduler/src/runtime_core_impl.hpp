@@ -106,14 +106,14 @@ class Worker {
 
   RuntimeCore& runtime_;
   const unsigned index_;
-  WorkStealingDeque<TaskHeader*> deque_;
+  WorkStealingDeque<Runnable*> deque_;  // tasks and fork jobs (scheduler/fork_job.hpp)
   Parker parker_;
   std::thread thread_;
 
  private:
-  TaskHeader* next_local();
+  Runnable* next_local();
   TaskHeader* take_injector();
-  TaskHeader* steal();
+  Runnable* steal();
   void run_task(TaskHeader& task);
   void park();
   // Parked: sleep until notified, a timer deadline (as the driver), or a clock change.

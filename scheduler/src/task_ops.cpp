@@ -1,6 +1,9 @@
 // Operations on one task that are not part of the worker loop: cancellation requests
 // and their delivery, reference release, introspection.
 #include <mutex>
+#include <new>
+
+#include <weft/core/frame_allocator.hpp>
 
 #include "runtime_core_impl.hpp"
 #include "unobserved.hpp"
@@ -49,6 +52,13 @@ TaskHeader* forward_wait(TaskHeader& task, std::uint64_t generation) {
   return nullptr;
 }
 
+// The canceller won `task`'s wait `generation`, a wait on several tasks (see
+// WaitForward): the hook cancels them and re-arms; we wake the task if all had ended.
+void forward_to_hook(TaskHeader& task, std::uint64_t generation) {
+  WaitForward& forward = *task.wait_forward;
+  if (forward.hook(forward, task, generation) && task.wait.try_wake(generation)) wake_task(task);
+}
+
 }  // namespace
 
 bool request_cancel(TaskHeader& first, std::string_view message) {
@@ -64,7 +74,9 @@ bool request_cancel(TaskHeader& first, std::string_view message) {
     if (std::uint64_t generation = task->wait.try_cancel_current()) {
       // While the runtime shuts down every wait ends at once: forwarding would wait
       // for tasks that are being cancelled too, possibly in a cycle.
-      if (task->wait_forward != nullptr && !runtime_closed(*task->runtime))
+      if (task->wait_forward != nullptr && task->wait_forward->hook != nullptr)
+        forward_to_hook(*task, generation);
+      else if (task->wait_forward != nullptr && !runtime_closed(*task->runtime))
         next = forward_wait(*task, generation);
       else
         wake_task(*task);
@@ -105,7 +117,22 @@ void release_task(TaskHeader& task) noexcept {
       // describe_task allocates; out of memory while reporting: drop the report.
     }
   }
-  task.root.destroy();
+  discard_task(task);
+}
+
+TaskHeader* create_task(std::coroutine_handle<> root) {
+  TaskHeader* task = new (allocate_frame(sizeof(TaskHeader))) TaskHeader;
+  task->root = root;
+  task->resume_point = root;
+  return task;
+}
+
+void discard_task(TaskHeader& task) noexcept {
+  std::coroutine_handle<> root = task.root;
+  const bool borrowed = task.borrowed_root;
+  task.~TaskHeader();
+  free_frame(&task, sizeof(TaskHeader));
+  if (!borrowed) root.destroy();
 }
 
 namespace {

@@ -38,13 +38,14 @@ Worker::Worker(RuntimeCore& runtime, unsigned index)
 
 void Worker::run() {
   tls_worker = this;
+  tls_fork_queue = ForkQueue{&deque_, &runtime_.idle.state_word(), runtime_.workers, &runtime_};
   // Linux limits thread names to 15 characters.
   std::string name = runtime_.config.name + "-" + std::to_string(index_);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
 
   // Acquire: pairs with the release store in RuntimeCore::shutdown.
   while (!runtime_.stopping.load(std::memory_order_acquire)) {
-    TaskHeader* task = next_local();
+    Runnable* task = next_local();
     if (task == nullptr) task = take_injector();
     if (task == nullptr) {
       if (!searching_) searching_ = runtime_.idle.transition_worker_to_searching();
@@ -66,12 +67,20 @@ void Worker::run() {
         if (any_work_visible()) runtime_.notify_one();
       }
     }
-    run_task(*task);
+    if (task->is_fork_job) {
+      // A child of a fork-join that its gatherer did not take back: it becomes a task
+      // of its own, queued here (scheduler/fork_job.hpp).
+      ForkJob& job = static_cast<ForkJob&>(*task);
+      job.start(job);
+      continue;
+    }
+    run_task(static_cast<TaskHeader&>(*task));
   }
+  tls_fork_queue = ForkQueue{};
   tls_worker = nullptr;
 }
 
-TaskHeader* Worker::next_local() {
+Runnable* Worker::next_local() {
   ++tick_;
   if (tick_ % INJECTOR_INTERVAL == 0) {
     // A busy runtime still fires its timers: tasks woken here go to our own queues.
@@ -101,14 +110,14 @@ TaskHeader* Worker::take_injector() {
   return runtime_.injector.try_dequeue(injector_token_, task) ? task : nullptr;
 }
 
-TaskHeader* Worker::steal() {
+Runnable* Worker::steal() {
   const unsigned n = runtime_.workers;
   if (n > 1) {
     const unsigned start = static_cast<unsigned>(xorshift(rng_) % n);
     for (unsigned i = 0; i < n; ++i) {
       unsigned victim = (start + i) % n;
       if (victim == index_) continue;
-      if (TaskHeader* task = runtime_.worker(victim).deque_.steal()) return task;
+      if (Runnable* task = runtime_.worker(victim).deque_.steal()) return task;
     }
   }
   return take_injector();

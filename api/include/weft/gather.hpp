@@ -10,9 +10,15 @@
 //   Cancelling the gathering task cancels every child (with or without the tag),
 //   waits for all of them, then throws CancelledError.
 //
-// Children are spawned as tasks on the current runtime (child stealing): idle workers
-// steal them. Every other child's failure is marked retrieved, as asyncio does, so
-// only the one rethrown is seen.
+// gather(Task...) and gather(vector) are the fork-join primitive (detail/fork_join.hpp):
+// the children are queued on the calling worker's deque, where idle workers steal them,
+// and those nobody stole run inline, one after the other, at about the cost of a
+// co_await each. A child runs in the gathering task (this_task:: names it) unless a
+// thief took it, which runs it as a helper task of its own. They return an awaitable
+// that converts to a Task (to spawn it, or pass it where a Task is wanted).
+// The return_exceptions forms spawn each child as a task (they collect every outcome
+// and cancel nothing, so they are not the fork-join path); every other child's failure
+// is marked retrieved, as asyncio does, so only the one rethrown is seen.
 #include <cstddef>
 #include <exception>
 #include <string>
@@ -22,6 +28,10 @@
 #include <variant>
 #include <vector>
 
+#include <array>
+#include <memory>
+
+#include <weft/detail/fork_join.hpp>
 #include <weft/detail/siblings.hpp>
 #include <weft/errors.hpp>
 #include <weft/join_handle.hpp>
@@ -97,48 +107,118 @@ ValueOrMonostate<T> take_value(JoinHandle<T>& handle) {
   }
 }
 
-// After every child ended: rethrow the decisive failure; mark the others retrieved.
-template <class Handles>
-void rethrow_first_failure(Handles& handles, Siblings& siblings) {
-  const long decisive = siblings.decisive();
-  std::exception_ptr first;
-  std::size_t index = 0;
-  std::apply(
-      [&](auto&... handle) {
-        auto look = [&](auto& h) {
-          std::exception_ptr failure;
-          try {
-            failure = h.exception();  // marks it retrieved
-          } catch (const TaskCancelled&) {
-            failure = std::current_exception();
-          }
-          if (static_cast<long>(index) == decisive) first = failure;
-          ++index;
-        };
-        (look(handle), ...);
-      },
-      handles);
-  if (first) std::rethrow_exception(first);
+// An inline child's value, void as std::monostate.
+template <class T>
+ValueOrMonostate<T> take_child_value(const Task<T>& task) {
+  if constexpr (std::is_void_v<T>) {
+    TaskAccess::frame(task).promise().take_inline_result();
+    return std::monostate{};
+  } else {
+    return TaskAccess::frame(task).promise().take_inline_result();
+  }
 }
 
-template <class... Ts, std::size_t... Is>
-std::tuple<JoinHandle<Ts>...> spawn_siblings(Siblings& siblings, std::index_sequence<Is...>, Task<Ts>... tasks) {
-  // Braced init: spawned in argument order.
-  return std::tuple<JoinHandle<Ts>...>{spawn_sibling(std::move(tasks), siblings, Is)...};
+template <class T>
+void bind_child(ForkJoin::Child& child, const Task<T>& task) {
+  if (!task.valid()) throw InvalidStateError("weft: gather of an empty Task");
+  auto frame = TaskAccess::frame(task);
+  child.frame = frame;
+  child.promise = &frame.promise();
 }
 
+// gather(Task...): owns the children until the end of the co_await.
 template <class... Ts>
-Task<std::tuple<ValueOrMonostate<Ts>...>> gather_tuple(Task<Ts>... tasks) {
-  Siblings siblings(Siblings::Decides::Failure);
-  std::tuple<JoinHandle<Ts>...> handles =
-      spawn_siblings(siblings, std::index_sequence_for<Ts...>{}, std::move(tasks)...);
-  std::vector<TaskHeader*> children;
-  std::apply([&](auto&... handle) { (children.push_back(&handle.header()), ...); }, handles);
-  co_await await_all_ends(children, siblings);
-  rethrow_first_failure(handles, siblings);
-  co_return std::apply([](auto&... handle) { return std::tuple<ValueOrMonostate<Ts>...>(take_value(handle)...); },
-                       handles);
-}
+class [[nodiscard]] GatherTuple {
+ public:
+  using result_type = std::tuple<ValueOrMonostate<Ts>...>;
+
+  explicit GatherTuple(Task<Ts>... tasks) : tasks_(std::move(tasks)...) {}
+
+  class Awaiter {
+   public:
+    Awaiter(std::tuple<Task<Ts>...>& tasks, TaskHeader& self)
+        : tasks_(tasks), self_(self), join_(children_.data(), sizeof...(Ts), self, /*cancel_siblings=*/true) {}
+    Awaiter(const Awaiter&) = delete;
+
+    bool await_ready() {
+      std::apply([&](auto&... task) {
+        std::size_t i = 0;
+        (bind_child(children_[i++], task), ...);
+      }, tasks_);
+      throw_if_cancel_pending(self_);
+      return false;
+    }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept { return join_.start(parent); }
+    result_type await_resume() {
+      join_.finish();
+      return std::apply([](auto&... task) { return result_type{take_child_value(task)...}; }, tasks_);
+    }
+
+   private:
+    std::tuple<Task<Ts>...>& tasks_;
+    TaskHeader& self_;
+    std::array<ForkJoin::Child, sizeof...(Ts)> children_;
+    ForkJoin join_;
+  };
+
+  Awaiter weft_awaiter(TaskHeader& self) { return Awaiter(tasks_, self); }
+
+  // As a Task of its own (to spawn, to pass to wait_for, ...).
+  operator Task<result_type>() && { return as_task(std::move(*this)); }
+
+ private:
+  static Task<result_type> as_task(GatherTuple gather) { co_return co_await gather; }
+  std::tuple<Task<Ts>...> tasks_;
+};
+
+// gather(std::vector<Task<T>>). The vector lives behind a pointer so that a g++ 12
+// double destruction of the co_await operand (docs/COMPILERS.md) finds it gone.
+template <class T>
+class [[nodiscard]] GatherVector {
+ public:
+  using result_type = std::vector<ValueOrMonostate<T>>;
+
+  explicit GatherVector(std::vector<Task<T>> tasks)
+      : tasks_(std::make_unique<std::vector<Task<T>>>(std::move(tasks))) {}
+
+  class Awaiter {
+   public:
+    Awaiter(std::vector<Task<T>>& tasks, TaskHeader& self)
+        : tasks_(tasks),
+          self_(self),
+          children_(std::make_unique<ForkJoin::Child[]>(tasks.size())),
+          join_(children_.get(), tasks.size(), self, /*cancel_siblings=*/true) {}
+    Awaiter(const Awaiter&) = delete;
+
+    bool await_ready() {
+      for (std::size_t i = 0; i < tasks_.size(); ++i) bind_child(children_[i], tasks_[i]);
+      throw_if_cancel_pending(self_);
+      return tasks_.empty();
+    }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept { return join_.start(parent); }
+    result_type await_resume() {
+      join_.finish();
+      result_type values;
+      values.reserve(tasks_.size());
+      for (auto& task : tasks_) values.push_back(take_child_value(task));
+      return values;
+    }
+
+   private:
+    std::vector<Task<T>>& tasks_;
+    TaskHeader& self_;
+    std::unique_ptr<ForkJoin::Child[]> children_;
+    ForkJoin join_;
+  };
+
+  Awaiter weft_awaiter(TaskHeader& self) { return Awaiter(*tasks_, self); }
+
+  operator Task<result_type>() && { return as_task(std::move(*this)); }
+
+ private:
+  static Task<result_type> as_task(GatherVector gather) { co_return co_await gather; }
+  std::unique_ptr<std::vector<Task<T>>> tasks_;
+};
 
 template <class... Ts>
 Task<std::tuple<weft::Outcome<Ts>...>> gather_outcomes(Task<Ts>... tasks) {
@@ -151,36 +231,6 @@ Task<std::tuple<weft::Outcome<Ts>...>> gather_outcomes(Task<Ts>... tasks) {
   co_await await_all_ends(children, siblings);
   co_return std::apply([](auto&... handle) { return std::tuple<weft::Outcome<Ts>...>(weft::Outcome<Ts>::of(handle)...); },
                        handles);
-}
-
-template <class T>
-Task<std::vector<ValueOrMonostate<T>>> gather_vector(std::vector<Task<T>> tasks) {
-  Siblings siblings(Siblings::Decides::Failure);
-  std::vector<JoinHandle<T>> handles;
-  handles.reserve(tasks.size());
-  std::vector<TaskHeader*> children;
-  children.reserve(tasks.size());
-  for (std::size_t i = 0; i < tasks.size(); ++i) {
-    handles.push_back(spawn_sibling(std::move(tasks[i]), siblings, i));
-    children.push_back(&handles.back().header());
-  }
-  co_await await_all_ends(children, siblings);
-  const long decisive = siblings.decisive();
-  std::exception_ptr first;
-  for (std::size_t i = 0; i < handles.size(); ++i) {
-    std::exception_ptr failure;
-    try {
-      failure = handles[i].exception();
-    } catch (const TaskCancelled&) {
-      failure = std::current_exception();
-    }
-    if (static_cast<long>(i) == decisive) first = failure;
-  }
-  if (first) std::rethrow_exception(first);
-  std::vector<ValueOrMonostate<T>> values;
-  values.reserve(handles.size());
-  for (auto& handle : handles) values.push_back(take_value(handle));
-  co_return values;
 }
 
 template <class T>
@@ -205,8 +255,8 @@ Task<std::vector<weft::Outcome<T>>> gather_vector_outcomes(std::vector<Task<T>> 
 }  // namespace detail
 
 template <class... Ts>
-Task<std::tuple<detail::ValueOrMonostate<Ts>...>> gather(Task<Ts>... tasks) {
-  return detail::gather_tuple(std::move(tasks)...);
+detail::GatherTuple<Ts...> gather(Task<Ts>... tasks) {
+  return detail::GatherTuple<Ts...>(std::move(tasks)...);
 }
 
 template <class... Ts>
@@ -215,8 +265,8 @@ Task<std::tuple<Outcome<Ts>...>> gather(return_exceptions_t, Task<Ts>... tasks) 
 }
 
 template <class T>
-Task<std::vector<detail::ValueOrMonostate<T>>> gather(std::vector<Task<T>> tasks) {
-  return detail::gather_vector(std::move(tasks));
+detail::GatherVector<T> gather(std::vector<Task<T>> tasks) {
+  return detail::GatherVector<T>(std::move(tasks));
 }
 
 template <class T>

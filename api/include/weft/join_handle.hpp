@@ -133,7 +133,7 @@ class JoinAwaiter {
     if (forward_.forwarded) deliver_own_cancel();
     if constexpr (Retrieve) {
       rethrow_task_failure(target_);
-      return static_cast<Promise<T>&>(target_).retrieve_value();
+      return Promise<T>::of(target_).retrieve_value();
     }
   }
 
@@ -249,7 +249,7 @@ class JoinHandle {
   explicit JoinHandle(detail::TaskHeader* task) noexcept : task_(task) {}
 
  private:
-  detail::Promise<T>& promise() { return static_cast<detail::Promise<T>&>(header()); }
+  detail::Promise<T>& promise() { return detail::Promise<T>::of(header()); }
   void require_done() const {
     if (!done()) throw InvalidStateError("weft: the task has not finished");
   }

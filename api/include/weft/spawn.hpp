@@ -16,30 +16,42 @@ struct SpawnOptions {
 
 namespace detail {
 
+// Links a stop token to the task's cancellation (defined with the cancellation API).
+void attach_stop_token(TaskHeader& task, const std::stop_token& stop);
+
+// A header for the Task's frame, which it owns from now on (freed with it).
+template <class T>
+TaskHeader& adopt_task(Task<T>&& task) {
+  std::coroutine_handle<Promise<T>> frame = task.release();
+  TaskHeader* header;
+  try {
+    header = create_task(frame);
+  } catch (...) {
+    frame.destroy();
+    throw;
+  }
+  frame.promise().task_ = header;
+  return *header;
+}
+
 // Sets up the frame's header and queues it. On a closed runtime the frame is
 // destroyed and RuntimeClosed thrown.
 template <class T>
 JoinHandle<T> spawn_on(RuntimeCore& runtime, Task<T>&& task, SpawnOptions&& options,
                        const char* file, unsigned line) {
-  std::coroutine_handle<Promise<T>> frame = task.release();
-  if (!frame) throw InvalidStateError("weft: spawn of an empty Task");
-  Promise<T>& promise = frame.promise();
-  promise.root = frame;
-  promise.resume_point = frame;
-  promise.name = std::move(options.name);
-  promise.spawned_file = file;
-  promise.spawned_line = line;
+  if (!task.valid()) throw InvalidStateError("weft: spawn of an empty Task");
+  TaskHeader& header = adopt_task(std::move(task));
+  header.name = std::move(options.name);
+  header.spawned_file = file;
+  header.spawned_line = line;
   // Before the task is queued: a token already stopped cancels it before its first run.
-  attach_stop_token(promise, options.stop);
-  if (submit_task(runtime, promise) == SubmitResult::Closed) {
-    frame.destroy();
+  attach_stop_token(header, options.stop);
+  if (submit_task(runtime, header) == SubmitResult::Closed) {
+    discard_task(header);
     throw RuntimeClosed();
   }
-  return JoinHandle<T>(&promise);
+  return JoinHandle<T>(&header);
 }
-
-// Links a stop token to the task's cancellation (defined with the cancellation API).
-void attach_stop_token(TaskHeader& task, const std::stop_token& stop);
 
 // The runtime of the calling worker thread, or NotInRuntime.
 RuntimeCore& require_current_runtime();

@@ -38,6 +38,7 @@ class [[nodiscard]] Task {
   template <class U>
   friend class detail::TaskAwaiter;
   friend class detail::PromiseBase;
+  friend struct detail::TaskAccess;
   explicit Task(std::coroutine_handle<promise_type> handle) noexcept : handle_(handle) {}
   void reset() noexcept {
     if (handle_) handle_.destroy();
@@ -47,6 +48,14 @@ class [[nodiscard]] Task {
 };
 
 namespace detail {
+
+// The frame of a Task that stays its owner's (combinators that run it in place).
+struct TaskAccess {
+  template <class T>
+  static std::coroutine_handle<Promise<T>> frame(const Task<T>& task) noexcept {
+    return task.handle_;
+  }
+};
 
 template <class T>
 Task<T> Promise<T>::get_return_object() noexcept {

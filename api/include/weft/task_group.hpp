@@ -356,23 +356,19 @@ class TaskGroup {
       if (group.aborted || group.finished) throw_refused(group);
     }
     auto link = std::make_unique<detail::ChildLink<T>>(state_, std::move(task));
-    Task<T> wrapper = detail::group_member<T>(link.get());
-    std::coroutine_handle<detail::Promise<T>> frame = wrapper.release();
-    detail::Promise<T>& promise = frame.promise();
-    promise.root = frame;
-    promise.resume_point = frame;
-    promise.name = std::move(options.name);
-    promise.spawned_file = file;
-    promise.spawned_line = line;
+    detail::TaskHeader& header = detail::adopt_task(detail::group_member<T>(link.get()));
+    header.name = std::move(options.name);
+    header.spawned_file = file;
+    header.spawned_line = line;
     struct FrameGuard {
-      std::coroutine_handle<detail::Promise<T>> frame;
+      detail::TaskHeader* task;
       ~FrameGuard() {
-        if (frame) frame.destroy();
+        if (task != nullptr) detail::discard_task(*task);
       }
-    } frame_guard{frame};
-    detail::attach_stop_token(promise, options.stop);
-    link->chained = std::move(promise.completion_link);
-    link->member = &promise;
+    } frame_guard{&header};
+    detail::attach_stop_token(header, options.stop);
+    link->chained = std::move(header.completion_link);
+    link->member = &header;
     {
       std::lock_guard guard(group.mutex);
       if (group.aborted || group.finished) {
@@ -381,19 +377,19 @@ class TaskGroup {
       }
       group.members.reserve(group.members.size() + 1);  // may throw: nothing changed yet
       ++group.live;
-      group.members.push_back(&promise);
-      promise.state.ref_inc();  // the group's reference
-      if (is_body) group.body = &promise;
+      group.members.push_back(&header);
+      header.state.ref_inc();  // the group's reference
+      if (is_body) group.body = &header;
       link->armed = true;
     }
     detail::ChildLink<T>* raw_link = link.get();
-    promise.completion_link = std::move(link);
-    if (detail::submit_task(group.runtime, promise) == detail::SubmitResult::Closed) {
+    header.completion_link = std::move(link);
+    if (detail::submit_task(group.runtime, header) == detail::SubmitResult::Closed) {
       detail::TaskHeader* owner = nullptr;
       {
         std::lock_guard guard(group.mutex);
         raw_link->armed = false;
-        std::erase(group.members, static_cast<detail::TaskHeader*>(&promise));
+        std::erase(group.members, static_cast<detail::TaskHeader*>(&header));
         if (is_body) group.body = nullptr;
         owner = group.leave_locked();
       }
@@ -401,14 +397,14 @@ class TaskGroup {
       // Drop all three references (group, execution, handle) instead of destroying the
       // frame: a sibling's abort may hold one for a moment (it snapshotted us). The last
       // one frees the frame, with the link (disarmed) and the user's Task in it.
-      frame_guard.frame = nullptr;
-      detail::release_task(promise);
-      detail::release_task(promise);
-      detail::release_task(promise);
+      frame_guard.task = nullptr;
+      detail::release_task(header);
+      detail::release_task(header);
+      detail::release_task(header);
       throw RuntimeClosed();
     }
-    frame_guard.frame = nullptr;
-    return JoinHandle<T>(&promise);
+    frame_guard.task = nullptr;
+    return JoinHandle<T>(&header);
   }
 
   [[noreturn]] static void throw_refused(const detail::GroupState& group) {

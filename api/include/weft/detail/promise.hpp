@@ -2,10 +2,12 @@
 // The promise of every weft coroutine (Task<T>), and how it turns each co_await into
 // a suspension point that honours cancellation.
 //
-// A promise *is* a TaskHeader (see scheduler/task_header.hpp). When the coroutine is
-// spawned, that header is the task's; when it is awaited inline as a lazy Task, it runs
-// inside the awaiting task (`task_` points at the spawned task's header) and only its
-// continuation and result are used.
+// A promise is small: the task it runs in, where to go when it ends, and its result.
+// The scheduler's state of a spawned task (TaskHeader) is a separate object that spawn
+// creates; an inline-awaited Task never has one and runs inside the header of the task
+// that awaits it (`task_`). Keeping the header out of the frame is what makes an inline
+// co_await cost a frame and two jumps, nothing more: the fork-join path (gather) runs
+// millions of them.
 //
 // await_transform sorts what is awaited into three kinds:
 //   * Task<U>: run inline by symmetric transfer. A suspension point only on the way
@@ -34,7 +36,10 @@
 namespace weft {
 template <class T>
 class Task;
+namespace detail {
+struct TaskAccess;
 }
+}  // namespace weft
 
 namespace weft::detail {
 
@@ -91,7 +96,7 @@ class Bounce {
  public:
   struct promise_type {
     static void* operator new(std::size_t size) { return allocate_frame(size); }
-    static void operator delete(void* frame, std::size_t) noexcept { free_frame(frame); }
+    static void operator delete(void* frame, std::size_t size) noexcept { free_frame(frame, size); }
     Bounce get_return_object() noexcept {
       return Bounce(std::coroutine_handle<promise_type>::from_promise(*this));
     }
@@ -173,17 +178,39 @@ class ForeignAwaiter {
   Bounce bounce_;
 };
 
-class PromiseBase : public TaskHeader {
+// Where a coroutine that is neither spawned nor awaited inline goes when it ends: a
+// child of a fork-join (gather). `child_ended` returns what the worker runs next.
+class ForkParent {
  public:
-  // The spawned task this coroutine runs in: itself when spawned, the awaiting
-  // coroutine's task when awaited inline.
-  TaskHeader* task_ = this;
-  // Inline-awaited coroutines resume their awaiter at the end; a spawned one returns to
-  // the worker, which sees the root done.
+  virtual std::coroutine_handle<> child_ended(std::size_t index) noexcept = 0;
+
+ protected:
+  ~ForkParent() = default;
+};
+
+// Whether `failure` is a CancelledError (any derived type), and its message.
+bool is_cancellation(const std::exception_ptr& failure, std::string& message);
+
+// A spawned coroutine's end, published into its header for the scheduler and the
+// JoinHandle: the outcome, the failure, a cancellation's message.
+void publish_root_outcome(TaskHeader& task, std::exception_ptr failure) noexcept;
+
+class PromiseBase {
+ public:
+  // The spawned task this coroutine runs in: its own header when spawned, the awaiting
+  // coroutine's task when awaited inline, the gathering task's (or the thief's) in a
+  // fork-join.
+  TaskHeader* task_ = nullptr;
+  // Inline-awaited coroutines resume their awaiter at the end; a fork-join child
+  // reports to its parent; a spawned one returns to the worker, which sees the root done.
   std::coroutine_handle<> continuation_;
+  ForkParent* fork_parent_ = nullptr;
+  std::size_t fork_index_ = 0;
+  // What escaped the body (also a CancelledError); null when it returned.
+  std::exception_ptr failure_;
 
   static void* operator new(std::size_t size) { return allocate_frame(size); }
-  static void operator delete(void* frame, std::size_t) noexcept { free_frame(frame); }
+  static void operator delete(void* frame, std::size_t size) noexcept { free_frame(frame, size); }
 
   std::suspend_always initial_suspend() noexcept { return {}; }
 
@@ -191,16 +218,17 @@ class PromiseBase : public TaskHeader {
     bool await_ready() noexcept { return false; }
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
-      std::coroutine_handle<> next = self.promise().continuation_;
-      return next ? next : std::noop_coroutine();
+      PromiseBase& promise = self.promise();
+      if (promise.continuation_) return promise.continuation_;
+      if (promise.fork_parent_ != nullptr) return promise.fork_parent_->child_ended(promise.fork_index_);
+      publish_root_outcome(*promise.task_, std::move(promise.failure_));
+      return std::noop_coroutine();
     }
     void await_resume() noexcept {}
   };
   FinalAwaiter final_suspend() noexcept { return {}; }
 
-  // Classifies the escaping exception: a CancelledError (any derived type) ends the
-  // task cancelled, carrying its message; anything else is a failure.
-  void unhandled_exception() noexcept;
+  void unhandled_exception() noexcept { failure_ = std::current_exception(); }
 
   template <class U>
   auto await_transform(Task<U>&& child);
@@ -222,14 +250,12 @@ class PromiseBase : public TaskHeader {
     return ForeignAwaiter<Awaiter>(get_awaiter(std::forward<A>(awaitable)), *task_);
   }
 
+  bool failed() const noexcept { return static_cast<bool>(failure_); }
+
  protected:
+  // An inline child's failure propagates to its awaiter, which thereby observes it.
   void rethrow_if_failed() {
-    if (outcome.load(std::memory_order_relaxed) == Outcome::Exception ||
-        outcome.load(std::memory_order_relaxed) == Outcome::Cancelled) {
-      // An inline child's failure propagates to its awaiter, which observes it.
-      failure_observed.store(true, std::memory_order_relaxed);
-      std::rethrow_exception(failure);
-    }
+    if (failure_) std::rethrow_exception(failure_);
   }
 };
 
@@ -242,9 +268,6 @@ class Promise : public PromiseBase {
     requires std::convertible_to<U&&, T>
   void return_value(U&& value) {
     value_.emplace(std::forward<U>(value));
-    // Relaxed: published with the task's completion (release in transition_to_complete)
-    // or, inline, read by the same thread.
-    outcome.store(Outcome::Value, std::memory_order_relaxed);
   }
 
   // Inline await: the awaiter is the only reader, once.
@@ -265,6 +288,11 @@ class Promise : public PromiseBase {
     }
   }
 
+  // The promise of a spawned task, found through its header.
+  static Promise& of(const TaskHeader& task) noexcept {
+    return std::coroutine_handle<Promise>::from_address(task.root.address()).promise();
+  }
+
  private:
   std::optional<T> value_;
   std::atomic<bool> value_taken_{false};
@@ -274,9 +302,12 @@ template <>
 class Promise<void> : public PromiseBase {
  public:
   Task<void> get_return_object() noexcept;
-  void return_void() noexcept { outcome.store(Outcome::Value, std::memory_order_relaxed); }
+  void return_void() noexcept {}
   void take_inline_result() { rethrow_if_failed(); }
   void retrieve_value() {}
+  static Promise& of(const TaskHeader& task) noexcept {
+    return std::coroutine_handle<Promise>::from_address(task.root.address()).promise();
+  }
 };
 
 // co_await of a lazy Task inside a task: runs the child inline by symmetric transfer.

@@ -116,7 +116,11 @@ class WorkStealingDeque {
 
   // Owner only. Adds `item` at the bottom. Allocates only when the buffer is full
   // (then it may throw std::bad_alloc, leaving the deque unchanged).
-  void push(T item) {
+  void push(T item) { (void)push_reporting_empty(item); }
+
+  // push(), telling whether the deque looked empty just before (as far as the owner
+  // can see: a steal of the last item in flight may make it look non-empty).
+  bool push_reporting_empty(T item) {
     assert(item != nullptr && "nullptr means 'empty' and cannot be pushed");
     // Relaxed: only the owner writes bottom_, so it reads its own last store.
     const std::int64_t b = bottom_->load(std::memory_order_relaxed);
@@ -134,6 +138,7 @@ class WorkStealingDeque {
     // Release: pairs with the acquire load of bottom_ in steal(): a thief that sees
     // bottom > b sees the slot write above and everything written before push().
     bottom_->store(b + 1, std::memory_order_release);
+    return b == t;
   }
 
   // Owner only. Takes the bottom (most recently pushed) item; nullptr when empty

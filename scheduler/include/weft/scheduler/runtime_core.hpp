@@ -74,6 +74,13 @@ void timer_insert(RuntimeCore& runtime, TimerWaiter& waiter, Clock::time_point d
 // Removes the timer unless it has fired; safe against a concurrent expiry.
 bool timer_cancel(RuntimeCore& runtime, TimerWaiter& waiter);
 
+// A header for a coroutine about to be spawned: `root` is resumed first and owned by
+// the header from now on. Freed with the frame by the last release_task, or (spawn
+// refused) by discard_task.
+TaskHeader* create_task(std::coroutine_handle<> root);
+// A task that was never queued: destroys its frame and header, reports nothing.
+void discard_task(TaskHeader& task) noexcept;
+
 // Drops one reference; the last one reports an unretrieved failure (to the runtime's
 // on_unobserved_exception, or stderr once the runtime is gone) and frees the frame.
 void release_task(TaskHeader& task) noexcept;

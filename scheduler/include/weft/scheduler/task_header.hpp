@@ -30,6 +30,7 @@
 #include <weft/core/spin_lock.hpp>
 #include <weft/core/task_state.hpp>
 #include <weft/core/wait_cell.hpp>
+#include <weft/scheduler/fork_job.hpp>
 
 namespace weft::detail {
 
@@ -64,8 +65,16 @@ struct CompletionLink {
 // and re-arms the wait, so the awaiter resumes only when the target has finished and
 // then throws its own CancelledError. Lives in the awaiting frame; touched by the
 // canceller only while it owns the cell (the task cannot resume meanwhile).
+//
+// A wait on several tasks at once (a fork-join's children) sets `hook` instead of
+// `target`: the canceller calls it while it owns the cell, and the hook cancels what the
+// wait is for, re-arms the cell (rearm_after_forward) and returns whether everything
+// awaited has already ended (the canceller then wakes the task). It runs also while the
+// runtime shuts down: such a wait is structured and never ends before its children.
 struct WaitForward {
+  using Hook = bool (*)(WaitForward& forward, TaskHeader& task, std::uint64_t generation);
   TaskHeader* target = nullptr;
+  Hook hook = nullptr;
   bool forwarded = false;
 };
 
@@ -77,13 +86,14 @@ struct AwaitingWhat {
   std::atomic<std::uint64_t> argument{0};
 };
 
-struct TaskHeader {
+struct TaskHeader : Runnable {
   TaskStateWord state{2, true};
   WaitCell wait;
 
   std::coroutine_handle<> resume_point;  // [owner] what to resume when it next runs
   std::coroutine_handle<> root;          // [spawn] the spawned coroutine; destroying it frees all
   RuntimeCore* runtime = nullptr;        // [spawn]
+  bool borrowed_root = false;            // [spawn] root belongs to someone else (a fork-join child)
   std::uint64_t runtime_uid = 0;         // [spawn] names the runtime after it is gone
   std::uint64_t id = 0;                  // [spawn]
   std::uint64_t parent = 0;              // [spawn] 0 = spawned from outside any task
@@ -115,7 +125,7 @@ struct TaskHeader {
 
   AwaitingWhat awaiting;
 
-  TaskHeader() = default;
+  TaskHeader() noexcept : Runnable(false) {}
   TaskHeader(const TaskHeader&) = delete;
   TaskHeader& operator=(const TaskHeader&) = delete;
 

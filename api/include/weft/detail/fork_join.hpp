@@ -1,0 +1,167 @@
+#pragma once
+// ForkJoin: the engine under gather(Task...): runs n lazy children in parallel on the
+// pool, child stealing, at the cost of an inline co_await when nobody steals.
+//
+// The fast path (no thief, no failure) touches no atomic read-modify-write, no lock
+// and allocates nothing beyond the children's frames:
+//   1. start(): children 1..n-1 are pushed, last first, onto the calling worker's deque
+//      as fork jobs (scheduler/fork_job.hpp); child 0 runs inline by symmetric transfer.
+//   2. child_ended(i), from a child's final suspension: the next child is popped back
+//      from the bottom of the deque (it is there unless somebody took it) and runs
+//      inline; after the last one, the gathering coroutine resumes.
+// Inline children run in the gathering task (promise.task_ is its header), exactly as
+// a co_await of a Task does: they share its cancellation, and `this_task::` names it.
+//
+// The slow path begins when a worker's loop takes a fork job (a thief's steal, or the
+// gatherer's own worker after the inline chain suspended or moved on): start_detached
+// makes the child a *helper* task of its own (a header whose root is the child's frame,
+// borrowed: the frame stays the gather's) and queues it. From then on the ForkJoinSlow
+// record (allocated once, installed by CAS) and its mutex hold everything shared:
+//   * helpers[i]: child i's helper, with a reference the gather holds until the end;
+//   * detached_ended / detached_expected: a helper's end is counted by its completion
+//     link (run by the runtime for every way a task ends, also cancelled before its
+//     first run); once the inline chain has nothing left to run it waits on the
+//     gathering task's WaitCell for the count to reach the number of children it did
+//     not run, and the helper that completes the count wakes it;
+//   * decisive: the first child to fail (an exception, a cancellation, or a child
+//     that never ran). It cancels the others: helpers directly, children not yet
+//     started are not started, and a child running inline is reached by a cancel
+//     request on the gathering task itself ("marked"), withdrawn at the end.
+//   * The gathering task's own cancel while it waits reaches the WaitForward hook,
+//     which cancels every helper and re-arms the wait: the gather never returns before
+//     its children ended, also during shutdown.
+// The gathering coroutine, resumed, takes and drops the mutex once before reading
+// anything: whoever woke it may still be inside its last critical section.
+//
+// What the gathering coroutine sees at the end (finish()): the decisive failure if it
+// is not a cancellation; else the gathering task's own undelivered cancel request; else
+// a cancelled child as CancelledError when the gathering task is being cancelled
+// (cancelling() > 0), TaskCancelled otherwise; else the values.
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <weft/detail/promise.hpp>
+#include <weft/scheduler/fork_job.hpp>
+#include <weft/scheduler/runtime_core.hpp>
+
+namespace weft::detail {
+
+class ForkJoin;
+
+struct ForkJoinSlow : WaitForward {
+  explicit ForkJoinSlow(std::size_t count) : helpers(count, nullptr), never_ran(count, 0) {}
+  std::mutex lock;
+  std::vector<TaskHeader*> helpers;       // [lock] with a reference each
+  std::vector<unsigned char> never_ran;   // [lock] child i's body never ran
+  std::size_t detached_ended = 0;         // [lock]
+  std::size_t detached_expected = 0;      // [lock] valid once owner_waiting
+  std::uint64_t generation = 0;           // [lock] the owner's wait, valid once owner_waiting
+  bool owner_waiting = false;             // [lock]
+  bool inline_active = true;              // [lock] the inline chain still runs children
+  bool owner_marked = false;              // [lock] we asked the owner task to cancel (see above)
+  long decisive = -1;                     // [lock]
+  // Set (under the lock) once the children are being cancelled; read without it by the
+  // inline chain before it starts a child. Relaxed there: a child started just before
+  // the flag is set is cancelled through the owner task instead.
+  std::atomic<bool> cancelling{false};
+  ForkJoin* join = nullptr;
+};
+
+class ForkJoin final : public ForkParent {
+ public:
+  struct Child final : ForkJob {
+    Child() noexcept : ForkJob(&ForkJoin::start_detached) {}
+    ForkJoin* join = nullptr;
+    PromiseBase* promise = nullptr;
+    std::coroutine_handle<> frame;
+  };
+
+  // `children[i].promise/frame` are set by the caller; `cancel_siblings`: the first
+  // failure cancels the others (gather), or not (gather(return_exceptions, ...)).
+  ForkJoin(Child* children, std::size_t count, TaskHeader& owner, bool cancel_siblings) noexcept
+      : children_(children), count_(count), owner_(owner), cancel_siblings_(cancel_siblings) {}
+  ForkJoin(const ForkJoin&) = delete;
+  ForkJoin& operator=(const ForkJoin&) = delete;
+  ~ForkJoin() { release_slow(); }
+
+  // await_suspend: binds the children, queues 1..n-1 and runs child 0.
+  std::coroutine_handle<> start(std::coroutine_handle<> parent) noexcept {
+    parent_ = parent;
+    for (std::size_t i = 0; i < count_; ++i) {
+      Child& child = children_[i];
+      child.join = this;
+      child.promise->task_ = &owner_;
+      child.promise->fork_parent_ = this;
+      child.promise->fork_index_ = i;
+    }
+    for (std::size_t i = count_; i-- > 1;) push_fork_job(children_[i]);
+    next_ = 1;
+    return children_[0].frame;
+  }
+
+  std::coroutine_handle<> child_ended(std::size_t index) noexcept override {
+    PromiseBase& promise = *children_[index].promise;
+    if (promise.task_ != &owner_) {
+      // A helper's body ended: its completion link does the counting.
+      if (promise.failed()) child_failed(index);
+      return std::noop_coroutine();
+    }
+    if (promise.failed()) child_failed(index);
+    return next_inline();
+  }
+
+  // await_resume, before the values are read: throws what the gather ends with.
+  void finish() {
+    if (slow_.load(std::memory_order_acquire) != nullptr) finish_slow();
+  }
+
+  // The child whose failure the gather rethrows, or -1 (only meaningful in finish()).
+  const ForkJoinSlow* slow_state() const noexcept { return slow_.load(std::memory_order_relaxed); }
+
+ private:
+  std::coroutine_handle<> next_inline() noexcept {
+    while (next_ < count_) {
+      Child& child = children_[next_];
+      if (!pop_fork_job(child)) return wait_for_detached();
+      const std::size_t index = next_++;
+      ForkJoinSlow* slow = slow_.load(std::memory_order_acquire);
+      if (slow != nullptr && slow->cancelling.load(std::memory_order_relaxed)) {
+        skip_unstarted(index);
+        continue;
+      }
+      return child.frame;
+    }
+    // Every child ran on the inline chain: nothing else touches this ForkJoin.
+    return parent_;
+  }
+
+  // The cold paths (api/src/fork_join.cpp).
+  static void start_detached(ForkJob& job) noexcept;
+  static bool forward_owner_cancel(WaitForward& forward, TaskHeader& task, std::uint64_t generation);
+  std::coroutine_handle<> wait_for_detached() noexcept;
+  void skip_unstarted(std::size_t index) noexcept;
+  void child_failed(std::size_t index) noexcept;
+  void fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<TaskHeader*>& to_cancel,
+                   bool on_inline_chain) noexcept;
+  static void cancel_outside_lock(std::vector<TaskHeader*>& to_cancel) noexcept;
+  void detached_ended(std::size_t index, bool never_ran) noexcept;
+  ForkJoinSlow& slow() noexcept;
+  void finish_slow();
+  void release_slow() noexcept;
+
+  friend struct ForkChildLink;
+
+  Child* const children_;
+  const std::size_t count_;
+  TaskHeader& owner_;
+  const bool cancel_siblings_;
+  std::coroutine_handle<> parent_;
+  std::size_t next_ = 1;  // [inline chain] the next child to take back from the deque
+  std::atomic<ForkJoinSlow*> slow_{nullptr};
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,263 @@
+// ForkJoin's cold paths: helpers for children other workers took, failures, the wait
+// for helpers, cancellation both ways, and the end. The protocol is in fork_join.hpp.
+#include <new>
+#include <string>
+
+#include <weft/detail/fork_join.hpp>
+#include <weft/errors.hpp>
+#include <weft/join_handle.hpp>
+
+namespace weft::detail {
+
+
+// Installed as a helper's completion link: the runtime destroys it for every way the
+// helper ends (its body returned or threw, or it was cancelled before it first ran).
+struct ForkChildLink final : CompletionLink {
+  ForkChildLink(ForkJoin& join, std::size_t index, TaskHeader& helper) : join(join), index(index), helper(helper) {}
+  ~ForkChildLink() override {
+    // Outcome::Cancelled is only ever stored for a helper by the worker that found it
+    // cancelled before its first run: a fork child's own end publishes no outcome.
+    // Relaxed: written by the same thread (the completer) before it destroys us.
+    const bool never_ran = never_queued || helper.outcome.load(std::memory_order_relaxed) == Outcome::Cancelled;
+    join.detached_ended(index, never_ran);
+  }
+  ForkJoin& join;
+  const std::size_t index;
+  TaskHeader& helper;
+  bool never_queued = false;  // then the header is being destroyed: do not read it
+};
+
+ForkJoinSlow& ForkJoin::slow() noexcept {
+  // Acquire: pairs with the release of the CAS below, for the record's construction.
+  if (ForkJoinSlow* existing = slow_.load(std::memory_order_acquire)) return *existing;
+  auto* fresh = new ForkJoinSlow(count_);  // out of memory here terminates: noexcept
+  fresh->join = this;
+  fresh->hook = &ForkJoin::forward_owner_cancel;
+  ForkJoinSlow* expected = nullptr;
+  // acq_rel: release publishes our record; acquire on failure sees the winner's.
+  if (slow_.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
+    return *fresh;
+  delete fresh;
+  return *expected;
+}
+
+void ForkJoin::release_slow() noexcept {
+  ForkJoinSlow* slow = slow_.exchange(nullptr, std::memory_order_relaxed);  // Relaxed: the owner, at the end
+  if (slow == nullptr) return;
+  for (TaskHeader*& helper : slow->helpers)
+    if (helper != nullptr) release_task(*std::exchange(helper, nullptr));
+  delete slow;
+}
+
+void ForkJoin::start_detached(ForkJob& job) noexcept {
+  Child& child = static_cast<Child&>(job);
+  ForkJoin& join = *child.join;
+  const std::size_t index = static_cast<std::size_t>(&child - join.children_);
+  ForkJoinSlow& slow = join.slow();
+  TaskHeader* helper = create_task(child.frame);  // out of memory terminates: noexcept
+  helper->borrowed_root = true;
+  child.promise->task_ = helper;
+  auto link = std::make_unique<ForkChildLink>(join, index, *helper);
+  ForkChildLink& raw_link = *link;
+  helper->completion_link = std::move(link);
+  bool cancel_now;
+  {
+    std::lock_guard guard(slow.lock);
+    slow.helpers[index] = helper;  // the gather's reference: the one a JoinHandle would hold
+    cancel_now = slow.cancelling.load(std::memory_order_relaxed);
+  }
+  // Before it is queued: a child of a failed or cancelled gather never runs its body.
+  if (cancel_now) {
+    try {
+      request_cancel(*helper, {});
+    } catch (...) {
+    }
+  }
+  if (submit_task(*join.owner_.runtime, *helper) == SubmitResult::Closed) {
+    // Never queued (the runtime shuts down): nobody will complete it. Its end is
+    // counted when its header goes, with the last reference (a canceller may hold one).
+    {
+      std::lock_guard guard(slow.lock);
+      slow.helpers[index] = nullptr;
+    }
+    raw_link.never_queued = true;
+    release_task(*helper);  // the execution reference
+    release_task(*helper);  // the gather's
+  }
+}
+
+void ForkJoin::skip_unstarted(std::size_t index) noexcept {
+  ForkJoinSlow& slow = this->slow();
+  std::vector<TaskHeader*> to_cancel;
+  {
+    std::lock_guard guard(slow.lock);
+    slow.never_ran[index] = 1;
+    fail_locked(slow, index, to_cancel, /*on_inline_chain=*/true);
+  }
+  cancel_outside_lock(to_cancel);
+}
+
+void ForkJoin::child_failed(std::size_t index) noexcept {
+  if (!cancel_siblings_) return;
+  ForkJoinSlow& slow = this->slow();
+  std::vector<TaskHeader*> to_cancel;
+  {
+    std::lock_guard guard(slow.lock);
+    fail_locked(slow, index, to_cancel, children_[index].promise->task_ == &owner_);
+  }
+  cancel_outside_lock(to_cancel);
+}
+
+// The first failure decides: every other child is cancelled. Collects the helpers
+// (with a reference each) to cancel once the lock is dropped. A child running on the
+// inline chain is reached through the owner task ("marked", withdrawn in finish):
+// requested here, under the lock, so that the request is registered before the chain
+// can finish and the gather end; not when the failure comes from the chain itself.
+void ForkJoin::fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<TaskHeader*>& to_cancel,
+                           bool on_inline_chain) noexcept {
+  if (slow.decisive >= 0) return;
+  slow.decisive = static_cast<long>(index);
+  if (!cancel_siblings_) return;
+  slow.cancelling.store(true, std::memory_order_relaxed);  // Relaxed: see ForkJoinSlow
+  try {
+    for (std::size_t i = 0; i < count_; ++i) {
+      TaskHeader* helper = slow.helpers[i];
+      if (i == index || helper == nullptr) continue;
+      helper->state.ref_inc();
+      to_cancel.push_back(helper);
+    }
+  } catch (const std::bad_alloc&) {
+    // Without memory to list them the helpers are not cancelled; they still end.
+  }
+  if (slow.inline_active && !on_inline_chain && !slow.owner_marked) {
+    slow.owner_marked = true;
+    try {
+      request_cancel(owner_, {});
+    } catch (...) {
+    }
+  }
+}
+
+void ForkJoin::cancel_outside_lock(std::vector<TaskHeader*>& to_cancel) noexcept {
+  // Outside the lock: a cancel runs stop callbacks (user code) and may reach further
+  // gathers nested in the helpers.
+  for (TaskHeader* helper : to_cancel) {
+    try {
+      request_cancel(*helper, {});
+    } catch (...) {
+      // Out of memory for a message: there is none to keep.
+    }
+    release_task(*helper);
+  }
+}
+
+std::coroutine_handle<> ForkJoin::wait_for_detached() noexcept {
+  ForkJoinSlow& slow = this->slow();
+  std::uint64_t generation;
+  {
+    std::lock_guard guard(slow.lock);
+    slow.inline_active = false;
+    slow.detached_expected = count_ - next_;
+    if (slow.detached_ended == slow.detached_expected) return parent_;
+    owner_.resume_point = parent_;
+    owner_.set_awaiting("gather", count_);
+    generation = owner_.arm_wait(&slow);
+    slow.generation = generation;
+    slow.owner_waiting = true;
+  }
+  // The owner task's half of the wait protocol (core/wait_cell.hpp): a cancel request
+  // that came before the wait was armed is seen here, and forwarded like a canceller
+  // would. Until the task actually suspends (below), a wake-up only marks it notified:
+  // this frame stays ours meanwhile.
+  if (!suspend_unless_cancelled(owner_, generation)) {
+    if (forward_owner_cancel(slow, owner_, generation) && owner_.wait.try_wake(generation)) return parent_;
+  }
+  return std::noop_coroutine();
+}
+
+bool ForkJoin::forward_owner_cancel(WaitForward& forward, TaskHeader& task, std::uint64_t generation) {
+  auto& slow = static_cast<ForkJoinSlow&>(forward);
+  std::vector<TaskHeader*> to_cancel;
+  bool all_ended;
+  {
+    std::lock_guard guard(slow.lock);
+    slow.forwarded = true;
+    slow.cancelling.store(true, std::memory_order_relaxed);  // Relaxed: see ForkJoinSlow
+    try {
+      for (TaskHeader* helper : slow.helpers) {
+        if (helper == nullptr) continue;
+        helper->state.ref_inc();
+        to_cancel.push_back(helper);
+      }
+    } catch (const std::bad_alloc&) {
+    }
+    task.wait.rearm_after_forward(generation);
+    all_ended = slow.detached_ended == slow.detached_expected;
+  }
+  // The gathering coroutine may resume as soon as the lock is dropped: from here on
+  // only the helpers (referenced) are touched.
+  for (TaskHeader* helper : to_cancel) {
+    try {
+      request_cancel(*helper, {});
+    } catch (...) {
+    }
+    release_task(*helper);
+  }
+  return all_ended;
+}
+
+void ForkJoin::detached_ended(std::size_t index, bool never_ran) noexcept {
+  ForkJoinSlow& slow = *slow_.load(std::memory_order_acquire);  // made by start_detached
+  TaskHeader* to_wake = nullptr;
+  std::uint64_t generation = 0;
+  std::vector<TaskHeader*> to_cancel;
+  {
+    std::lock_guard guard(slow.lock);
+    if (never_ran) {
+      slow.never_ran[index] = 1;
+      fail_locked(slow, index, to_cancel, /*on_inline_chain=*/false);
+    }
+    ++slow.detached_ended;
+    if (slow.owner_waiting && slow.detached_ended == slow.detached_expected) {
+      to_wake = &owner_;
+      generation = slow.generation;
+      to_wake->state.ref_inc();  // the gather may end (and its task with it) once we unlock
+    }
+  }
+  cancel_outside_lock(to_cancel);
+  if (to_wake != nullptr) {
+    if (to_wake->wait.try_wake(generation)) wake_task(*to_wake);
+    release_task(*to_wake);
+  }
+}
+
+void ForkJoin::finish_slow() {
+  ForkJoinSlow& slow = *slow_.load(std::memory_order_acquire);
+  {
+    // Whoever woke us may still be inside its last critical section.
+    std::lock_guard guard(slow.lock);
+  }
+  owner_.clear_awaiting();
+  if (slow.owner_marked) task_uncancel(owner_);
+  if (slow.decisive < 0) {
+    // No child failed. A cancel of the gathering task forwarded to the children is
+    // delivered now (unless it was withdrawn meanwhile).
+    if (slow.forwarded) {
+      std::string message;
+      if (take_cancel_request(owner_, message)) throw_cancelled(std::move(message));
+    }
+    return;
+  }
+  const auto decisive = static_cast<std::size_t>(slow.decisive);
+  std::exception_ptr failure = slow.never_ran[decisive] ? nullptr : children_[decisive].promise->failure_;
+  std::string message;
+  if (failure && !is_cancellation(failure, message)) std::rethrow_exception(failure);
+  // A cancellation decided. The gathering task's own pending request, if any, is
+  // what it sees; else it tells its own cancellation from its child's.
+  std::string own;
+  if (take_cancel_request(owner_, own)) throw_cancelled(std::move(own));
+  if (task_cancelling(owner_) > 0) throw_cancelled(std::move(message));
+  throw TaskCancelled(std::move(message));
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,88 @@
+#pragma once
+// What a worker's deque holds, and the fork-join fast path's access to the calling
+// worker's deque.
+//
+// A deque item is a Runnable: either a task (TaskHeader) or a fork job, a child of a
+// fork-join (gather) that has no task of its own yet. The gathering coroutine pushes
+// its children 1..n-1 as fork jobs onto its own worker's deque and runs child 0 inline;
+// when a child ends on that worker, it pops the next one back and runs it inline too.
+// A fork job that any worker takes through its loop instead (a thief's steal, or its
+// own worker after the inline chain moved on) is started as a task of its own by
+// `ForkJob::start`, which the api layer supplies: the scheduler never runs a fork
+// job's coroutine itself.
+//
+// Ground rules
+//   * Only the worker that owns a deque pushes and pops at its bottom; the fast path
+//     runs on that worker (tls_fork_queue is the calling thread's own).
+//   * A fork job is in at most one deque, once; whoever removes it (pop or steal) owns
+//     it: the gatherer's pop runs it inline, anyone else calls start().
+//   * push_fork_job wakes a parked worker only when one may be needed: always when the
+//     deque was empty (this push makes work visible, the protocol of idle.hpp with its
+//     fence), otherwise only if a relaxed look at the idle counters shows a sleeper and
+//     no searcher. A stale look costs parallelism until the next push, never
+//     correctness: the owner drains its own deque.
+#include <atomic>
+#include <cstdint>
+
+#include <weft/core/work_stealing_deque.hpp>
+
+namespace weft::detail {
+
+class RuntimeCore;
+
+struct Runnable {
+  const bool is_fork_job;
+
+ protected:
+  explicit Runnable(bool fork_job) noexcept : is_fork_job(fork_job) {}
+  ~Runnable() = default;
+};
+
+struct ForkJob : Runnable {
+  // Called by a worker that took the job from a deque (not the gatherer's inline
+  // pop): makes it a task of its own and queues it, or, if the runtime is closed,
+  // reports that it will never run.
+  using Start = void (*)(ForkJob& job) noexcept;
+  explicit ForkJob(Start start_fn) noexcept : Runnable(true), start(start_fn) {}
+  const Start start;
+};
+
+// The calling worker's deque and what push_fork_job needs to decide on a wake-up.
+struct ForkQueue {
+  WorkStealingDeque<Runnable*>* deque = nullptr;
+  const std::atomic<std::uint32_t>* idle_state = nullptr;  // Idle's counters (idle.hpp)
+  std::uint32_t workers = 0;
+  RuntimeCore* runtime = nullptr;
+};
+
+// Set by each worker for its own thread; null elsewhere.
+inline constinit thread_local ForkQueue tls_fork_queue;
+
+// The slow path of push_fork_job: the fenced wake-up of idle.hpp.
+void notify_for_fork(RuntimeCore& runtime) noexcept;
+
+// Idle's layout (idle.hpp): searching workers in the low 16 bits, unparked above.
+inline bool fork_wake_may_be_needed(std::uint32_t idle_state, std::uint32_t workers) noexcept {
+  return (idle_state & 0xffff) == 0 && (idle_state >> 16) < workers;
+}
+
+// On a worker only (a task's gather runs on one).
+inline void push_fork_job(ForkJob& job) {
+  ForkQueue& queue = tls_fork_queue;
+  const bool was_empty = queue.deque->push_reporting_empty(&job);
+  // Relaxed: a hint (see the ground rules); the fenced path re-reads properly.
+  if (was_empty || fork_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
+    notify_for_fork(*queue.runtime);
+}
+
+// Takes `job` back if it is still at the bottom of the calling worker's deque. Anything
+// else found there (a task spawned meanwhile) goes back where it was.
+inline bool pop_fork_job(ForkJob& job) {
+  WorkStealingDeque<Runnable*>& deque = *tls_fork_queue.deque;
+  Runnable* bottom = deque.pop();
+  if (bottom == &job) return true;
+  if (bottom != nullptr) deque.push(bottom);
+  return false;
+}
+
+}  // namespace weft::detail
