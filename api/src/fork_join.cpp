@@ -51,8 +51,8 @@ void ForkJoin::release_slow() noexcept {
 
 void ForkJoin::start_detached(ForkJob& job) noexcept {
   Child& child = static_cast<Child&>(job);
-  ForkJoin& join = *child.join;
-  const std::size_t index = static_cast<std::size_t>(&child - join.children_);
+  ForkJoin& join = static_cast<ForkJoin&>(*child.promise->fork_parent_);
+  const std::size_t index = child.promise->fork_index_;
   ForkJoinSlow& slow = join.slow();
   TaskHeader* helper = create_task(child.frame);  // out of memory terminates: noexcept
   helper->borrowed_root = true;

@@ -73,9 +73,10 @@ struct ForkJoinSlow : WaitForward {
 
 class ForkJoin final : public ForkParent {
  public:
+  // One child: its frame and promise (set by the caller). The ForkJoin and the index
+  // are found through the promise (fork_parent_, fork_index_).
   struct Child final : ForkJob {
     Child() noexcept : ForkJob(&ForkJoin::start_detached) {}
-    ForkJoin* join = nullptr;
     PromiseBase* promise = nullptr;
     std::coroutine_handle<> frame;
   };
@@ -86,14 +87,16 @@ class ForkJoin final : public ForkParent {
       : children_(children), count_(count), owner_(owner), cancel_siblings_(cancel_siblings) {}
   ForkJoin(const ForkJoin&) = delete;
   ForkJoin& operator=(const ForkJoin&) = delete;
-  ~ForkJoin() { release_slow(); }
+  ~ForkJoin() {
+    // Relaxed: the gathering coroutine, after finish() synchronised with everyone.
+    if (slow_.load(std::memory_order_relaxed) != nullptr) release_slow();
+  }
 
   // await_suspend: binds the children, queues 1..n-1 and runs child 0.
   std::coroutine_handle<> start(std::coroutine_handle<> parent) noexcept {
     parent_ = parent;
     for (std::size_t i = 0; i < count_; ++i) {
       Child& child = children_[i];
-      child.join = this;
       child.promise->task_ = &owner_;
       child.promise->fork_parent_ = this;
       child.promise->fork_index_ = i;
@@ -103,14 +106,10 @@ class ForkJoin final : public ForkParent {
     return children_[0].frame;
   }
 
-  std::coroutine_handle<> child_ended(std::size_t index) noexcept override {
-    PromiseBase& promise = *children_[index].promise;
-    if (promise.task_ != &owner_) {
-      // A helper's body ended: its completion link does the counting.
-      if (promise.failed()) child_failed(index);
-      return std::noop_coroutine();
-    }
-    if (promise.failed()) child_failed(index);
+  std::coroutine_handle<> child_ended(PromiseBase& child) noexcept override {
+    if (child.failed()) child_failed(child.fork_index_);
+    // A helper's body ended: its completion link does the counting.
+    if (child.task_ != &owner_) return std::noop_coroutine();
     return next_inline();
   }
 

@@ -178,11 +178,13 @@ class ForeignAwaiter {
   Bounce bounce_;
 };
 
+class PromiseBase;
+
 // Where a coroutine that is neither spawned nor awaited inline goes when it ends: a
 // child of a fork-join (gather). `child_ended` returns what the worker runs next.
 class ForkParent {
  public:
-  virtual std::coroutine_handle<> child_ended(std::size_t index) noexcept = 0;
+  virtual std::coroutine_handle<> child_ended(PromiseBase& child) noexcept = 0;
 
  protected:
   ~ForkParent() = default;
@@ -220,7 +222,7 @@ class PromiseBase {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
       PromiseBase& promise = self.promise();
       if (promise.continuation_) return promise.continuation_;
-      if (promise.fork_parent_ != nullptr) return promise.fork_parent_->child_ended(promise.fork_index_);
+      if (promise.fork_parent_ != nullptr) return promise.fork_parent_->child_ended(promise);
       publish_root_outcome(*promise.task_, std::move(promise.failure_));
       return std::noop_coroutine();
     }
