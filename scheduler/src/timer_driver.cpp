@@ -21,6 +21,15 @@ void TimerDriver::publish_next() noexcept {
   // Release: a worker that reads the new earliest deadline also sees the wheel change
   // (it takes the mutex before touching the wheel anyway; this orders the hint).
   next_tick_.store(next ? *next : NONE, std::memory_order_release);
+  stale_ = false;
+}
+
+std::optional<Clock::time_point> TimerDriver::exact_next_deadline() {
+  {
+    std::lock_guard guard(mutex_);
+    if (stale_) publish_next();
+  }
+  return next_deadline();
 }
 
 bool TimerDriver::insert(TimerWaiter& waiter, Clock::time_point deadline) {
@@ -36,7 +45,7 @@ bool TimerDriver::insert(TimerWaiter& waiter, Clock::time_point deadline) {
 bool TimerDriver::cancel(TimerWaiter& waiter) {
   std::lock_guard guard(mutex_);
   if (!wheel_.cancel(waiter)) return false;
-  publish_next();
+  stale_ = true;  // see the header: the hint may now be early, never late
   return true;
 }
 

@@ -14,8 +14,12 @@
 //     canceller instead removes its entry under the same mutex, so the wheel never
 //     touches an entry after its frame moved on.
 //   * `next_tick_` mirrors the wheel's earliest deadline (NONE when empty) so that
-//     workers can look at it without the mutex; it is exact after every change made
-//     under the mutex.
+//     workers can look at it without the mutex. It is exact after an insert and after
+//     firing. A cancel leaves it as it was (`stale_`): it can then only be early, which
+//     costs one wake-up that finds nothing due, never a late timer. Recomputing it at
+//     every cancel would cost a scan of the earliest slot each time the earliest entry
+//     goes, quadratic for a million sleepers cancelled in deadline order. The driver
+//     asks for the exact value (exact_next_deadline) before it parks.
 //   * Who fires: any worker whose loop finds a timer due (checked every few dozen
 //     tasks and before parking), and the one parked worker that holds the driver role,
 //     which parks until the earliest deadline instead of indefinitely. An insert that
@@ -54,7 +58,9 @@ class TimerDriver {
     return next != NONE && next <= now_tick();
   }
   bool pending() const { return next_tick_.load(std::memory_order_acquire) != NONE; }
-  // The earliest deadline as a time point, if any timer is pending.
+  // The exact earliest deadline (recomputed if a cancel left the hint stale).
+  std::optional<Clock::time_point> exact_next_deadline();
+  // The earliest deadline as a time point, if any timer is pending; possibly early.
   std::optional<Clock::time_point> next_deadline() const {
     std::uint64_t next = next_tick_.load(std::memory_order_acquire);
     if (next == NONE) return std::nullopt;
@@ -82,6 +88,7 @@ class TimerDriver {
   TimerWheel wheel_;
   // Written under mutex_ with release after each change; read without it (acquire).
   std::atomic<std::uint64_t> next_tick_{NONE};
+  bool stale_ = false;  // [mutex_] a cancel happened since next_tick_ was computed
   std::atomic<int> role_{-1};
 };
 

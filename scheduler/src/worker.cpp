@@ -172,7 +172,7 @@ void Worker::sleep_parked() {
   }
   // The driver: sleep until the earliest deadline (re-read after taking the role: an
   // insert that lowered it before we took the role had nobody to wake).
-  if (auto deadline = timers.next_deadline()) {
+  if (auto deadline = timers.exact_next_deadline()) {
     if (runtime_.manual_clock == nullptr) {
       parker_.park_until(*deadline);
     } else if (runtime_.manual_clock->auto_advance() && runtime_.idle.all_parked() &&
@@ -182,6 +182,8 @@ void Worker::sleep_parked() {
     } else {
       parker_.park();  // a ManualClock moves only by advance(), which unparks us
     }
+  } else {
+    parker_.park();  // the pending timers were all cancelled
   }
   timers.release_role();
 }
