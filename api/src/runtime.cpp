@@ -54,8 +54,8 @@ void Runtime::wait_blocking(detail::TaskHeader& task) {
   task.join.task = nullptr;
   if (task.state.set_join_waiter() != detail::TaskStateWord::JoinRegistration::Registered) return;
   // Acquire: pairs with the completer's release store, so the result is visible.
-  while (task.join.thread_done.load(std::memory_order_acquire) == 0)
-    task.join.thread_done.wait(0, std::memory_order_acquire);
+  while (task.join_thread_done.load(std::memory_order_acquire) == 0)
+    task.join_thread_done.wait(0, std::memory_order_acquire);
 }
 
 std::vector<TaskInfo> Runtime::tasks() const { return detail::snapshot_tasks(*core_); }

@@ -51,6 +51,36 @@ inline void n_only(benchmark::internal::Benchmark* b, const std::vector<std::int
   for (std::int64_t n : sizes) b->Args({n});
 }
 
+// skynet: a 10-ary tree; depth 6 has 1,000,000 leaves (the classic size).
+inline constexpr std::uint64_t kSkynetFanout = 10;
+inline void workers_and_depth(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"workers", "depth"});
+  for (std::int64_t w : worker_counts()) b->Args({w, 6});
+}
+// The sum of the leaf ids 0 .. 10^depth - 1.
+inline std::uint64_t skynet_expected(int depth) {
+  std::uint64_t leaves = 1;
+  for (int i = 0; i < depth; ++i) leaves *= kSkynetFanout;
+  return leaves * (leaves - 1) / 2;
+}
+
+// spawn: {workers, from} where from 0 = outside the runtime, 1 = inside a task.
+inline void workers_and_origin(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"workers", "from"});
+  for (std::int64_t from : {0, 1})
+    for (std::int64_t w : worker_counts()) b->Args({w, from});
+}
+
+// fanout: {workers, children}; one round spawns 10,000 children.
+inline void workers_and_children(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"workers", "children"});
+  for (std::int64_t w : worker_counts()) b->Args({w, 10000});
+}
+inline std::uint64_t fanout_expected(std::int64_t children) {
+  const auto n = static_cast<std::uint64_t>(children);
+  return n * (n - 1) / 2;
+}
+
 // The reference answer each benchmark checks against, computed iteratively so that
 // it cannot share a bug with the code under test.
 inline std::uint64_t fib_expected(int n) {

@@ -22,7 +22,7 @@ struct FrameCacheReturn {
     }
     // A frame freed later on this thread (another thread_local's destructor) goes
     // straight to tbbmalloc.
-    for (std::uint32_t& count : cache.counts) count = FrameCache::kMaxCached;
+    for (std::uint32_t& count : cache.counts) count = ~std::uint32_t{0};
   }
 };
 

@@ -123,8 +123,8 @@ void RuntimeCore::complete(TaskHeader& task) {
     release_task(*awaiting);  // the registration's reference
   } else {
     // Release: the blocked thread's acquire load then sees the result.
-    task.join.thread_done.store(1, std::memory_order_release);
-    task.join.thread_done.notify_one();
+    task.join_thread_done.store(1, std::memory_order_release);
+    task.join_thread_done.notify_one();
   }
 }
 
@@ -184,13 +184,6 @@ SubmitResult submit_task(RuntimeCore& runtime, TaskHeader& task) noexcept {
   task.parent = (parent != nullptr && parent->runtime == &runtime) ? parent->id : 0;
   task.runtime = &runtime;
   task.runtime_uid = runtime.uid;
-  // Before the task is visible: afterwards readers may look at the name any time.
-  // to_chars into the header's buffer: no allocation on the spawn path.
-  if (task.name.empty()) {
-    std::memcpy(task.default_name, "task-", 5);
-    char* end = std::to_chars(task.default_name + 5, task.default_name + sizeof task.default_name - 1, task.id).ptr;
-    *end = '\0';
-  }
   if (!runtime.registry.insert(task, shard)) return SubmitResult::Closed;
   runtime.schedule(task, /*fresh=*/true);
   return SubmitResult::Submitted;

@@ -200,9 +200,10 @@ TEST(SyncConcurrent, EventWaitersUnderACancellationStorm) {
       ids.push_back(handles.back().id());
     }
     CancelStorm storm(rt, ids, seed + static_cast<std::uint64_t>(round));
-    // Set from outside while the storm runs, some waiters not yet suspended.
+    // Set from outside while the storm runs, some waiters not yet suspended. (Not "once
+    // half the tasks are live": the storm may end more than half before anyone looks.)
     std::thread setter([&] {
-      while (woken.load() == 0 && rt.tasks().size() < n / 2) std::this_thread::yield();
+      storm.wait_for_attempts(n / 4);
       ev.set();
     });
     Outcomes out = join_all(rt, handles);

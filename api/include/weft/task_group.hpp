@@ -357,7 +357,7 @@ class TaskGroup {
     }
     auto link = std::make_unique<detail::ChildLink<T>>(state_, std::move(task));
     detail::TaskHeader& header = detail::adopt_task(detail::group_member<T>(link.get()));
-    header.name = std::move(options.name);
+    header.set_name(std::move(options.name));
     header.spawned_file = file;
     header.spawned_line = line;
     struct FrameGuard {

@@ -11,9 +11,11 @@
 //   * A block may be freed on another thread than the one that allocated it (a spawned
 //     task finishes, or is dropped, anywhere). It joins the freeing thread's cache: the
 //     cache holds memory, not ownership, and tbbmalloc accepts any block from any thread.
-//   * Each class keeps at most kMaxCached blocks; the surplus goes back to tbbmalloc, so a
-//     thread that frees far more than it allocates (a consumer of spawned tasks) does not
-//     hoard memory. What is cached when a thread exits is returned then.
+//   * Each class keeps at most kMaxCachedBytes of blocks (at least kMinCached blocks);
+//     the surplus goes back to tbbmalloc, so a thread that frees far more than it
+//     allocates (a consumer of spawned tasks) does not hoard memory, while a burst of a
+//     few thousand tasks (a fan-out) comes back to the cache instead of to the OS.
+//     What is cached when a thread exits is returned then.
 //   * The cache is plain thread-local data with a constant initialiser, so the fast path
 //     is a TLS-relative load; the object that returns the blocks at thread exit is
 //     touched only on the slow path (the first refill of a thread).
@@ -41,9 +43,10 @@
 namespace weft::detail {
 
 struct FrameCache {
-  static constexpr std::size_t kGranule = 64;
-  static constexpr std::size_t kClasses = 16;  // blocks of up to 1 KiB are cached
-  static constexpr std::uint32_t kMaxCached = 256;
+  static constexpr std::size_t kGranule = 16;
+  static constexpr std::size_t kClasses = 64;  // blocks of up to 1 KiB are cached
+  static constexpr std::size_t kMaxCachedBytes = 512 * 1024;
+  static constexpr std::uint32_t kMinCached = 64;
 
   struct FreeBlock {
     FreeBlock* next;
@@ -54,6 +57,10 @@ struct FrameCache {
 
   static constexpr std::size_t class_of(std::size_t size) noexcept { return (size - 1) / kGranule; }
   static constexpr std::size_t class_size(std::size_t size_class) noexcept { return (size_class + 1) * kGranule; }
+  static constexpr std::uint32_t max_cached(std::size_t size_class) noexcept {
+    const std::size_t by_bytes = kMaxCachedBytes / class_size(size_class);
+    return static_cast<std::uint32_t>(by_bytes > kMinCached ? by_bytes : kMinCached);
+  }
 };
 
 inline constinit thread_local FrameCache tls_frame_cache;
@@ -87,7 +94,7 @@ inline void free_frame(void* frame, std::size_t size) noexcept {
 #else
   FrameCache& cache = tls_frame_cache;
   const std::size_t size_class = FrameCache::class_of(size);
-  if (size_class < FrameCache::kClasses && cache.counts[size_class] < FrameCache::kMaxCached) {
+  if (size_class < FrameCache::kClasses && cache.counts[size_class] < FrameCache::max_cached(size_class)) {
     auto* block = static_cast<FrameCache::FreeBlock*>(frame);
     block->next = cache.heads[size_class];
     cache.heads[size_class] = block;

@@ -43,12 +43,12 @@ enum class Outcome : std::uint8_t { Pending, Value, Exception, Cancelled };
 // Who is registered to be woken when the task completes: an awaiting task, woken
 // through its WaitCell for one wait generation (the registration holds a reference
 // to that task, dropped by whoever ends the registration), or a thread blocked in
-// block_on, woken through `thread_done` (here, in the header its JoinHandle keeps
-// alive, so the completer never touches the blocked thread's stack).
+// block_on, woken through the header's `join_thread_done` (in the header its
+// JoinHandle keeps alive, so the completer never touches the blocked thread's stack;
+// outside this struct only to pack the header).
 struct JoinSlot {
   TaskHeader* task = nullptr;
   std::uint64_t generation = 0;
-  std::atomic<std::uint32_t> thread_done{0};
 };
 
 // A link from something outside (a std::stop_token's callback, a task group's
@@ -87,45 +87,54 @@ struct AwaitingWhat {
 };
 
 struct TaskHeader : Runnable {
+  // The small fields first, packed behind Runnable's flag: a sleeping task costs its
+  // header, so the header is laid out for size (bench/memory).
+  bool borrowed_root = false;                    // [spawn] root belongs to someone else (a fork-join child)
+  bool yielded = false;                          // [owner] suspended by this_task::yield()
+  bool ever_cancelled = false;                   // [cancel_lock] a request was ever registered
+  SpinLock cancel_lock;
+  std::atomic<Outcome> outcome{Outcome::Pending};
+  std::atomic<bool> failure_observed{false};     // someone retrieved `failure`
+  std::uint32_t registry_shard = 0;              // [spawn]
+  int cancelling = 0;                            // [cancel_lock] asyncio's cancelling() count
+  unsigned spawned_line = 0;                     // [spawn]
+  std::atomic<std::uint32_t> join_thread_done{0};  // see JoinSlot
+
   TaskStateWord state{2, true};
   WaitCell wait;
 
   std::coroutine_handle<> resume_point;  // [owner] what to resume when it next runs
   std::coroutine_handle<> root;          // [spawn] the spawned coroutine; destroying it frees all
   RuntimeCore* runtime = nullptr;        // [spawn]
-  bool borrowed_root = false;            // [spawn] root belongs to someone else (a fork-join child)
   std::uint64_t runtime_uid = 0;         // [spawn] names the runtime after it is gone
   std::uint64_t id = 0;                  // [spawn]
   std::uint64_t parent = 0;              // [spawn] 0 = spawned from outside any task
-  std::string name;                      // [spawn] given by the user; else see display_name()
-  char default_name[26] = {};            // [spawn] "task-<id>", written without allocating
   const char* spawned_file = "";         // [spawn]
-  unsigned spawned_line = 0;             // [spawn]
-  bool yielded = false;                  // [owner] suspended by this_task::yield()
 
   JoinSlot join;
   WaitForward* wait_forward = nullptr;   // [owner] for the current wait, see WaitForward
 
-  SpinLock cancel_lock;
-  int cancelling = 0;                            // asyncio's cancelling() count
-  bool ever_cancelled = false;                   // a request was ever registered
-  std::unique_ptr<std::string> cancel_message;   // first undelivered request's message
+  std::unique_ptr<std::string> cancel_message;   // [cancel_lock] first undelivered request's message
   std::unique_ptr<std::stop_source> stop_source; // this_task::stop_token(), made on demand
 
   std::unique_ptr<CompletionLink> completion_link;           // [spawn] set before the task is queued
 
-  std::atomic<Outcome> outcome{Outcome::Pending};
   std::exception_ptr failure;                    // what escaped the body, set before COMPLETE
   std::unique_ptr<std::string> outcome_message;  // with Outcome::Cancelled: its message (or null)
-  std::atomic<bool> failure_observed{false};     // someone retrieved `failure`
 
   TaskHeader* registry_prev = nullptr;
   TaskHeader* registry_next = nullptr;
-  std::uint32_t registry_shard = 0;              // [spawn]
 
   AwaitingWhat awaiting;
+  static_assert(sizeof(AwaitingWhat) == 16);
+
+  // The name given at spawn ([spawn], before the task is queued), or else "task-<id>",
+  // made on the first display_name() and installed by CAS (display_name is const and
+  // may run on several threads at once). Owned; freed with the header.
+  mutable std::atomic<std::string*> name{nullptr};
 
   TaskHeader() noexcept : Runnable(false) {}
+  ~TaskHeader() { delete name.load(std::memory_order_relaxed); }  // Relaxed: the last owner
   TaskHeader(const TaskHeader&) = delete;
   TaskHeader& operator=(const TaskHeader&) = delete;
 
@@ -142,9 +151,21 @@ struct TaskHeader : Runnable {
     return wait.arm();
   }
 
-  // The task's name: the one given at spawn, else "task-<id>".
-  std::string_view display_name() const noexcept {
-    return name.empty() ? std::string_view(default_name) : std::string_view(name);
+  // The task's name: the one given at spawn, else "task-<id>" (allocated on first use).
+  std::string_view display_name() const {
+    // Acquire: pairs with the release CAS below (or the queue hand-off of a given name).
+    if (const std::string* given = name.load(std::memory_order_acquire)) return *given;
+    auto made = std::make_unique<std::string>("task-" + std::to_string(id));
+    std::string* expected = nullptr;
+    // acq_rel: publishes our string; on failure, acquire the winner's.
+    if (name.compare_exchange_strong(expected, made.get(), std::memory_order_acq_rel, std::memory_order_acquire))
+      return *made.release();
+    return *expected;
+  }
+  // At spawn, before the task is queued: the user's name (an empty one means none).
+  void set_name(std::string given) {
+    if (given.empty()) return;
+    delete name.exchange(new std::string(std::move(given)), std::memory_order_relaxed);  // Relaxed: not yet shared
   }
 
   void clear_awaiting() noexcept { awaiting.what.store(nullptr, std::memory_order_relaxed); }
