@@ -49,10 +49,17 @@ void ForkJoin::release_slow() noexcept {
   delete slow;
 }
 
-void ForkJoin::start_detached(ForkJob& job) noexcept {
+std::size_t ForkJoin::index_of(const PromiseBase& child) const noexcept {
+  std::size_t index = 0;
+  while (children_[index].promise != &child) ++index;
+  return index;
+}
+
+void start_fork_job(ForkJob& job) noexcept {
+  using Child = ForkJoin::Child;
   Child& child = static_cast<Child&>(job);
   ForkJoin& join = static_cast<ForkJoin&>(*child.promise->fork_parent_);
-  const std::size_t index = child.promise->fork_index_;
+  const std::size_t index = static_cast<std::size_t>(&child - join.children_);
   ForkJoinSlow& slow = join.slow();
   TaskHeader* helper = create_task(child.frame);  // out of memory terminates: noexcept
   helper->borrowed_root = true;
@@ -207,7 +214,7 @@ bool ForkJoin::forward_owner_cancel(WaitForward& forward, TaskHeader& task, std:
 }
 
 void ForkJoin::detached_ended(std::size_t index, bool never_ran) noexcept {
-  ForkJoinSlow& slow = *slow_.load(std::memory_order_acquire);  // made by start_detached
+  ForkJoinSlow& slow = *slow_.load(std::memory_order_acquire);  // made by start_fork_job
   TaskHeader* to_wake = nullptr;
   std::uint64_t generation = 0;
   std::vector<TaskHeader*> to_cancel;

@@ -70,8 +70,7 @@ void Worker::run() {
     if (task->is_fork_job) {
       // A child of a fork-join that its gatherer did not take back: it becomes a task
       // of its own, queued here (scheduler/fork_job.hpp).
-      ForkJob& job = static_cast<ForkJob&>(*task);
-      job.start(job);
+      start_fork_job(static_cast<ForkJob&>(*task));
       continue;
     }
     run_task(static_cast<TaskHeader&>(*task));

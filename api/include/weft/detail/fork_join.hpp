@@ -13,7 +13,7 @@
 // a co_await of a Task does: they share its cancellation, and `this_task::` names it.
 //
 // The slow path begins when a worker's loop takes a fork job (a thief's steal, or the
-// gatherer's own worker after the inline chain suspended or moved on): start_detached
+// gatherer's own worker after the inline chain suspended or moved on): start_fork_job
 // makes the child a *helper* task of its own (a header whose root is the child's frame,
 // borrowed: the frame stays the gather's) and queues it. From then on the ForkJoinSlow
 // record (allocated once, installed by CAS) and its mutex hold everything shared:
@@ -73,10 +73,9 @@ struct ForkJoinSlow : WaitForward {
 
 class ForkJoin final : public ForkParent {
  public:
-  // One child: its frame and promise (set by the caller). The ForkJoin and the index
-  // are found through the promise (fork_parent_, fork_index_).
+  // One child: its frame and promise (set by the caller before start). The ForkJoin
+  // is found through the promise (fork_parent_), the index by a search (cold paths).
   struct Child final : ForkJob {
-    Child() noexcept : ForkJob(&ForkJoin::start_detached) {}
     PromiseBase* promise = nullptr;
     std::coroutine_handle<> frame;
   };
@@ -96,10 +95,9 @@ class ForkJoin final : public ForkParent {
   std::coroutine_handle<> start(std::coroutine_handle<> parent) noexcept {
     parent_ = parent;
     for (std::size_t i = 0; i < count_; ++i) {
-      Child& child = children_[i];
+      const Child& child = children_[i];
       child.promise->task_ = &owner_;
       child.promise->fork_parent_ = this;
-      child.promise->fork_index_ = i;
     }
     for (std::size_t i = count_; i-- > 1;) push_fork_job(children_[i]);
     next_ = 1;
@@ -107,7 +105,7 @@ class ForkJoin final : public ForkParent {
   }
 
   std::coroutine_handle<> child_ended(PromiseBase& child) noexcept override {
-    if (child.failed()) child_failed(child.fork_index_);
+    if (child.failed()) child_failed(index_of(child));
     // A helper's body ended: its completion link does the counting.
     if (child.task_ != &owner_) return std::noop_coroutine();
     return next_inline();
@@ -139,7 +137,8 @@ class ForkJoin final : public ForkParent {
   }
 
   // The cold paths (api/src/fork_join.cpp).
-  static void start_detached(ForkJob& job) noexcept;
+  friend void start_fork_job(ForkJob& job) noexcept;
+  std::size_t index_of(const PromiseBase& child) const noexcept;
   static bool forward_owner_cancel(WaitForward& forward, TaskHeader& task, std::uint64_t generation);
   std::coroutine_handle<> wait_for_detached() noexcept;
   void skip_unstarted(std::size_t index) noexcept;

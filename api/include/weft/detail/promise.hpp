@@ -207,7 +207,6 @@ class PromiseBase {
   // reports to its parent; a spawned one returns to the worker, which sees the root done.
   std::coroutine_handle<> continuation_;
   ForkParent* fork_parent_ = nullptr;
-  std::size_t fork_index_ = 0;
   // What escaped the body (also a CancelledError); null when it returned.
   std::exception_ptr failure_;
 

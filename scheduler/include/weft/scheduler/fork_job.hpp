@@ -8,8 +8,8 @@
 // when a child ends on that worker, it pops the next one back and runs it inline too.
 // A fork job that any worker takes through its loop instead (a thief's steal, or its
 // own worker after the inline chain moved on) is started as a task of its own by
-// `ForkJob::start`, which the api layer supplies: the scheduler never runs a fork
-// job's coroutine itself.
+// start_fork_job, which the api layer defines (api/src/fork_join.cpp): the scheduler
+// never runs a fork job's coroutine itself.
 //
 // Ground rules
 //   * Only the worker that owns a deque pushes and pops at its bottom; the fast path
@@ -39,13 +39,13 @@ struct Runnable {
 };
 
 struct ForkJob : Runnable {
-  // Called by a worker that took the job from a deque (not the gatherer's inline
-  // pop): makes it a task of its own and queues it, or, if the runtime is closed,
-  // reports that it will never run.
-  using Start = void (*)(ForkJob& job) noexcept;
-  explicit ForkJob(Start start_fn) noexcept : Runnable(true), start(start_fn) {}
-  const Start start;
+  ForkJob() noexcept : Runnable(true) {}
 };
+
+// Called by a worker that took the job from a deque (not the gatherer's inline pop):
+// makes it a task of its own and queues it, or, if the runtime is closed, reports that
+// it will never run. Defined by the api layer.
+void start_fork_job(ForkJob& job) noexcept;
 
 // The calling worker's deque and what push_fork_job needs to decide on a wake-up.
 struct ForkQueue {
