@@ -4,8 +4,11 @@
 // before the spawns. Counter bytes_per_task = (RSS asleep - RSS before) / tasks: the
 // task's header, its coroutine frame (with the sleep's timer entry), its JoinHandle in
 // the root's vector, and the allocator's overhead. Then every task is cancelled and
-// joined (each must end cancelled). One iteration: a second one would find the first
-// one's memory free in the allocator's pools and measure nothing.
+// joined (each must end cancelled). One iteration. Before the baseline is taken, the
+// allocators give their free memory back to the OS (tbbmalloc's clean-up command,
+// glibc's malloc_trim): otherwise memory pooled by an earlier benchmark in the same
+// process, or by an earlier repetition, would be reused and the figure would be zero.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+#include <oneapi/tbb/scalable_allocator.h>
 #include <weft/weft.hpp>
 
 namespace {
@@ -46,6 +50,8 @@ weft::Task<Measured> sleep_all(std::int64_t tasks) {
   std::atomic<std::int64_t> asleep{0};
   std::vector<weft::JoinHandle<void>> handles;
   handles.reserve(static_cast<std::size_t>(tasks));
+  scalable_allocation_command(TBBMALLOC_CLEAN_ALL_BUFFERS, nullptr);
+  malloc_trim(0);
   const std::int64_t before = resident_bytes();
   for (std::int64_t i = 0; i < tasks; ++i) handles.push_back(weft::spawn(sleeper(&asleep)));
   // Every sleeper has run up to its sleep once the count is complete and the root,

@@ -171,23 +171,31 @@ class [[nodiscard]] GatherTuple {
   std::tuple<Task<Ts>...> tasks_;
 };
 
-// gather(std::vector<Task<T>>). The vector lives behind a pointer so that a g++ 12
+// gather(std::vector<Task<T>>). Fork-join code gathers a vector at every node of its
+// recursion (skynet: 111,111 of them), so nothing here allocates beyond the result
+// vector: the children's records live in the awaiter (up to kInlineChildren; more go to
+// the heap) and the Tasks stay in the caller's vector, held in a union so that a g++ 12
 // double destruction of the co_await operand (docs/COMPILERS.md) finds it gone.
 template <class T>
 class [[nodiscard]] GatherVector {
  public:
   using result_type = std::vector<ValueOrMonostate<T>>;
+  static constexpr std::size_t kInlineChildren = 16;
 
-  explicit GatherVector(std::vector<Task<T>> tasks)
-      : tasks_(std::make_unique<std::vector<Task<T>>>(std::move(tasks))) {}
+  explicit GatherVector(std::vector<Task<T>> tasks) { new (&tasks_) std::vector<Task<T>>(std::move(tasks)); }
+  GatherVector(GatherVector&& other) noexcept { new (&tasks_) std::vector<Task<T>>(std::move(other.tasks_)); }
+  GatherVector& operator=(GatherVector&&) = delete;
+  ~GatherVector() {
+    if (destroyed_) return;  // the second of g++ 12's two destructor calls
+    destroyed_ = true;
+    tasks_.~vector();
+  }
 
   class Awaiter {
    public:
     Awaiter(std::vector<Task<T>>& tasks, TaskHeader& self)
-        : tasks_(tasks),
-          self_(self),
-          children_(std::make_unique<ForkJoin::Child[]>(tasks.size())),
-          join_(children_.get(), tasks.size(), self, /*cancel_siblings=*/true) {}
+        : tasks_(tasks), self_(self), children_(make_children(tasks.size())),
+          join_(children_, tasks.size(), self, /*cancel_siblings=*/true) {}
     Awaiter(const Awaiter&) = delete;
 
     bool await_ready() {
@@ -205,19 +213,35 @@ class [[nodiscard]] GatherVector {
     }
 
    private:
+    ForkJoin::Child* make_children(std::size_t count) {
+      if (count > kInlineChildren) {
+        heap_children_ = std::make_unique<ForkJoin::Child[]>(count);
+        return heap_children_.get();
+      }
+      // Child is trivially destructible: constructing only the ones used is enough.
+      auto* first = reinterpret_cast<ForkJoin::Child*>(inline_children_);
+      for (std::size_t i = 0; i < count; ++i) new (first + i) ForkJoin::Child();
+      return first;
+    }
+
     std::vector<Task<T>>& tasks_;
     TaskHeader& self_;
-    std::unique_ptr<ForkJoin::Child[]> children_;
+    alignas(ForkJoin::Child) unsigned char inline_children_[kInlineChildren * sizeof(ForkJoin::Child)];
+    std::unique_ptr<ForkJoin::Child[]> heap_children_;
+    ForkJoin::Child* const children_;
     ForkJoin join_;
   };
 
-  Awaiter weft_awaiter(TaskHeader& self) { return Awaiter(*tasks_, self); }
+  Awaiter weft_awaiter(TaskHeader& self) { return Awaiter(tasks_, self); }
 
   operator Task<result_type>() && { return as_task(std::move(*this)); }
 
  private:
   static Task<result_type> as_task(GatherVector gather) { co_return co_await gather; }
-  std::unique_ptr<std::vector<Task<T>>> tasks_;
+  union {
+    std::vector<Task<T>> tasks_;
+  };
+  bool destroyed_ = false;
 };
 
 template <class... Ts>

@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include <weft/detail/promise.hpp>
@@ -79,6 +80,7 @@ class ForkJoin final : public ForkParent {
     PromiseBase* promise = nullptr;
     std::coroutine_handle<> frame;
   };
+  static_assert(std::is_trivially_destructible_v<Child>);
 
   // `children[i].promise/frame` are set by the caller; `cancel_siblings`: the first
   // failure cancels the others (gather), or not (gather(return_exceptions, ...)).
