@@ -138,8 +138,10 @@ void ForkJoin::fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<Ta
   }
   if (slow.inline_active && !on_inline_chain && !slow.owner_marked) {
     slow.owner_marked = true;
+    // Internal: the owner's stop token stays as it was (the mark is withdrawn in
+    // finish, a stop could not be), and no user stop callback runs under our lock.
     try {
-      request_cancel(owner_, {});
+      request_internal_cancel(owner_);
     } catch (...) {
     }
   }

@@ -12,8 +12,12 @@ namespace weft::detail {
 
 namespace {
 
+// Who a request comes from. An internal one (request_internal_cancel) leaves the stop
+// token alone: its maker withdraws it with uncancel, and a stop cannot be withdrawn.
+enum class Requester { User, Internal };
+
 // Counts a request and keeps the first undelivered one's message. False if complete.
-bool register_cancel(TaskHeader& task, std::string_view message) {
+bool register_cancel(TaskHeader& task, std::string_view message, Requester requester = Requester::User) {
   std::stop_source to_stop(std::nostopstate);
   {
     std::lock_guard guard(task.cancel_lock);
@@ -22,8 +26,10 @@ bool register_cancel(TaskHeader& task, std::string_view message) {
     ++task.cancelling;
     if (!before.has(TaskStateWord::CANCEL_REQUESTED))
       task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
-    if (!task.ever_cancelled && task.stop_source) to_stop = *task.stop_source;
-    task.ever_cancelled = true;
+    if (requester == Requester::User) {
+      if (!task.ever_cancelled && task.stop_source) to_stop = *task.stop_source;
+      task.ever_cancelled = true;
+    }
   }
   // Outside the lock: request_stop runs the token's callbacks, which are user code.
   if (to_stop.stop_possible()) to_stop.request_stop();
@@ -59,10 +65,8 @@ void forward_to_hook(TaskHeader& task, std::uint64_t generation) {
   if (forward.hook(forward, task, generation) && task.wait.try_wake(generation)) wake_task(task);
 }
 
-}  // namespace
-
-bool request_cancel(TaskHeader& first, std::string_view message) {
-  if (!register_cancel(first, message)) return false;
+bool request_cancel_from(TaskHeader& first, std::string_view message, Requester requester) {
+  if (!register_cancel(first, message, requester)) return false;
   // A chain of awaits (a awaits b awaits c ...) is cancelled link by link in a loop,
   // not by recursion: rings of thousands of awaiting tasks are legal.
   TaskHeader* task = &first;
@@ -91,6 +95,13 @@ bool request_cancel(TaskHeader& first, std::string_view message) {
     holding = true;
   }
 }
+}  // namespace
+
+bool request_cancel(TaskHeader& first, std::string_view message) {
+  return request_cancel_from(first, message, Requester::User);
+}
+
+bool request_internal_cancel(TaskHeader& task) { return request_cancel_from(task, {}, Requester::Internal); }
 
 bool take_cancel_request(TaskHeader& task, std::string& message) {
   std::lock_guard guard(task.cancel_lock);

@@ -23,6 +23,7 @@
 #include <memory>
 #include <random>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -303,10 +304,13 @@ TEST_P(GatherForkJoin, StolenChildFailsWhileInlineChildWaitsOnAnEvent) {
     weft::TaskId self = 0;
     int cancelling_after = -1;
     bool slept = false;
+    bool token_stopped = true;        // a stop_token made before the gather
+    bool later_token_stopped = true;  // ... and one made after it
   };
   auto body = [&]() -> Task<Seen> {
     Seen seen;
     seen.self = weft::this_task::id();
+    std::stop_token token = weft::this_task::stop_token();
     try {
       co_await weft::gather(blocked(), failing());
       seen.error = "no error";
@@ -316,6 +320,10 @@ TEST_P(GatherForkJoin, StolenChildFailsWhileInlineChildWaitsOnAnEvent) {
       seen.error = "cancelled";
     }
     seen.cancelling_after = weft::this_task::cancelling();
+    // The cancel that reached the inline child was the gather's own, withdrawn at the
+    // end: the gathering task was never cancelled, so its stop token never stopped.
+    seen.token_stopped = token.stop_requested();
+    seen.later_token_stopped = weft::this_task::stop_token().stop_requested();
     co_await weft::sleep_for(1s);
     seen.slept = true;
     co_return seen;
@@ -329,6 +337,8 @@ TEST_P(GatherForkJoin, StolenChildFailsWhileInlineChildWaitsOnAnEvent) {
     EXPECT_NE(helper_id.load(), seen.self);  // the other one was taken: a helper task
     EXPECT_EQ(seen.cancelling_after, 0);
     EXPECT_TRUE(seen.slept);
+    EXPECT_FALSE(seen.token_stopped);
+    EXPECT_FALSE(seen.later_token_stopped);
     if (HasFailure()) break;
   }
 }

@@ -53,6 +53,11 @@ void yield_current(TaskHeader& task) noexcept;
 // first undelivered request's message, and wakes the task if its wait is cancellable.
 // Returns false if the task had already completed.
 bool request_cancel(TaskHeader& task, std::string_view message);
+// The same on weft's own behalf (a gather reaching a child that runs inline in the
+// gathering task): counted and delivered alike, but it neither stops the task's
+// stop_token nor counts as "ever cancelled" for one made later, because its maker
+// withdraws it with uncancel and a stop cannot be withdrawn.
+bool request_internal_cancel(TaskHeader& task);
 
 // Delivery at a suspension point: if a request is pending, consumes it and returns
 // true with its message in `message`. While the runtime shuts down the request stays
