@@ -141,7 +141,7 @@ void ForkJoin::fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<Ta
     // Internal: the owner's stop token stays as it was (the mark is withdrawn in
     // finish, a stop could not be), and no user stop callback runs under our lock.
     try {
-      request_internal_cancel(owner_);
+      slow.mark = request_internal_cancel(owner_);
     } catch (...) {
     }
   }
@@ -240,6 +240,23 @@ void ForkJoin::detached_ended(std::size_t index, bool never_ran) noexcept {
   }
 }
 
+// Withdraws the request fail_locked made on the owner task. Another request that was
+// pending when ours came, or that came while ours was pending, merges with it: the
+// inline child takes both as one CancelledError. If that happened (nothing is pending
+// now, yet another request was pending then or has been counted since), the other one
+// is made pending again (counted once, as it was), so that the owner still sees it at
+// its next suspension point. Runs on the owner, after everyone else is done with us.
+void ForkJoin::withdraw_mark() {
+  ForkJoinSlow& slow = *slow_.load(std::memory_order_relaxed);
+  // Relaxed: our own task's word; only cancellers set the bit, only we clear it.
+  const bool pending = owner_.state.cancel_requested_relaxed();
+  if (slow.mark.registered && !pending && (slow.mark.was_pending || task_cancelling(owner_) > slow.mark.count_after)) {
+    request_internal_cancel(owner_);  // pending again (count + 1) ...
+    task_uncancel(owner_);            // ... and the count back
+  }
+  task_uncancel(owner_);
+}
+
 void ForkJoin::finish_slow() {
   ForkJoinSlow& slow = *slow_.load(std::memory_order_acquire);
   {
@@ -247,7 +264,7 @@ void ForkJoin::finish_slow() {
     std::lock_guard guard(slow.lock);
   }
   owner_.clear_awaiting();
-  if (slow.owner_marked) task_uncancel(owner_);
+  if (slow.owner_marked) withdraw_mark();
   if (slow.decisive < 0) {
     // No child failed. A cancel of the gathering task forwarded to the children is
     // delivered now (unless it was withdrawn meanwhile).

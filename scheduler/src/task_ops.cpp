@@ -17,13 +17,19 @@ namespace {
 enum class Requester { User, Internal };
 
 // Counts a request and keeps the first undelivered one's message. False if complete.
-bool register_cancel(TaskHeader& task, std::string_view message, Requester requester = Requester::User) {
+// `mark`, if given, learns what an internal request met (see InternalCancel).
+bool register_cancel(TaskHeader& task, std::string_view message, Requester requester = Requester::User,
+                     InternalCancel* mark = nullptr) {
   std::stop_source to_stop(std::nostopstate);
   {
     std::lock_guard guard(task.cancel_lock);
     TaskStateWord::Snapshot before = task.state.request_cancel();
     if (before.is_complete()) return false;
     ++task.cancelling;
+    if (mark != nullptr) {
+      mark->was_pending = before.has(TaskStateWord::CANCEL_REQUESTED);
+      mark->count_after = task.cancelling;
+    }
     if (!before.has(TaskStateWord::CANCEL_REQUESTED))
       task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
     if (requester == Requester::User) {
@@ -65,8 +71,9 @@ void forward_to_hook(TaskHeader& task, std::uint64_t generation) {
   if (forward.hook(forward, task, generation) && task.wait.try_wake(generation)) wake_task(task);
 }
 
-bool request_cancel_from(TaskHeader& first, std::string_view message, Requester requester) {
-  if (!register_cancel(first, message, requester)) return false;
+bool request_cancel_from(TaskHeader& first, std::string_view message, Requester requester,
+                         InternalCancel* mark = nullptr) {
+  if (!register_cancel(first, message, requester, mark)) return false;
   // A chain of awaits (a awaits b awaits c ...) is cancelled link by link in a loop,
   // not by recursion: rings of thousands of awaiting tasks are legal.
   TaskHeader* task = &first;
@@ -101,7 +108,11 @@ bool request_cancel(TaskHeader& first, std::string_view message) {
   return request_cancel_from(first, message, Requester::User);
 }
 
-bool request_internal_cancel(TaskHeader& task) { return request_cancel_from(task, {}, Requester::Internal); }
+InternalCancel request_internal_cancel(TaskHeader& task) {
+  InternalCancel mark;
+  mark.registered = request_cancel_from(task, {}, Requester::Internal, &mark);
+  return mark;
+}
 
 bool take_cancel_request(TaskHeader& task, std::string& message) {
   std::lock_guard guard(task.cancel_lock);

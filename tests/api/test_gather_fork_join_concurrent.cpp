@@ -343,6 +343,68 @@ TEST_P(GatherForkJoin, StolenChildFailsWhileInlineChildWaitsOnAnEvent) {
   }
 }
 
+TEST_P(GatherForkJoin, AnOutsideCancelTakenWithTheGathersOwnIsStillDelivered) {
+  // A stolen child fails; the gather's own cancel request on the gathering task (to
+  // reach its inline child) and a cancel from outside are both pending when the
+  // inline child reaches its next suspension point, which takes them as one
+  // CancelledError. The gather rethrows the failure and withdraws its own request;
+  // the outside one must still reach the gathering task at its next suspension point.
+  // Each step waits for the previous one through the counts, spinning, not sleeping.
+  using Steady = std::chrono::steady_clock;
+  const auto give_up = Steady::now() + std::chrono::seconds(20);
+  std::atomic<bool> timed_out{false};
+  auto spin_until = [&](auto done) {
+    while (!done()) {
+      if (Steady::now() > give_up) {
+        timed_out = true;
+        return;
+      }
+      std::this_thread::yield();
+    }
+  };
+  auto inline_child = [&]() -> Task<int> {
+    spin_until([] { return weft::this_task::cancelling() >= 2; });  // both requests counted
+    co_await weft::this_task::yield();  // takes the pending request: throws
+    co_return 0;
+  };
+  auto failing = []() -> Task<int> {
+    throw std::runtime_error("stolen");
+    co_return 0;
+  };
+  struct Seen {
+    std::string error;
+    bool next_suspension_threw = false;
+    int cancelling_after = -1;
+  };
+  auto body = [&]() -> Task<Seen> {
+    Seen seen;
+    try {
+      co_await weft::gather(inline_child(), failing());
+      seen.error = "no error";
+    } catch (const std::runtime_error& error) {
+      seen.error = error.what();
+    } catch (const weft::CancelledError&) {
+      seen.error = "cancelled";
+    }
+    seen.cancelling_after = weft::this_task::cancelling();
+    try {
+      co_await weft::sleep_for(1s);
+    } catch (const weft::CancelledError&) {
+      seen.next_suspension_threw = true;
+    }
+    co_return seen;
+  };
+  weft::JoinHandle<Seen> handle = rt.spawn(body());
+  // The gather's own request is counted once the stolen child failed: cancel from outside.
+  spin_until([&] { return handle.cancelling() >= 1; });
+  handle.cancel("outside");
+  Seen seen = rt.block_on([](weft::JoinHandle<Seen>& h) -> Task<Seen> { co_return co_await h; }(handle));
+  ASSERT_FALSE(timed_out.load());
+  EXPECT_EQ(seen.error, "stolen");
+  EXPECT_EQ(seen.cancelling_after, 1);  // the outside request, still counted
+  EXPECT_TRUE(seen.next_suspension_threw);
+}
+
 TEST_P(GatherForkJoin, StolenChildFailsWhileInlineChildSleepsAndNestedGathersBlock) {
   // The inline child is itself a gather, whose own inline child sleeps an hour and
   // whose helper waits on an event; more helpers wait on the event; one fails.

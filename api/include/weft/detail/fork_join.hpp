@@ -64,6 +64,7 @@ struct ForkJoinSlow : WaitForward {
   bool owner_waiting = false;             // [lock]
   bool inline_active = true;              // [lock] the inline chain still runs children
   bool owner_marked = false;              // [lock] we asked the owner task to cancel (see above)
+  InternalCancel mark;                    // [lock] what that request met (withdraw_mark)
   long decisive = -1;                     // [lock]
   // Set (under the lock) once the children are being cancelled; read without it by the
   // inline chain before it starts a child. Relaxed there: a child started just before
@@ -151,6 +152,7 @@ class ForkJoin final : public ForkParent {
   void detached_ended(std::size_t index, bool never_ran) noexcept;
   ForkJoinSlow& slow() noexcept;
   void finish_slow();
+  void withdraw_mark();
   void release_slow() noexcept;
 
   friend struct ForkChildLink;

@@ -56,8 +56,14 @@ bool request_cancel(TaskHeader& task, std::string_view message);
 // The same on weft's own behalf (a gather reaching a child that runs inline in the
 // gathering task): counted and delivered alike, but it neither stops the task's
 // stop_token nor counts as "ever cancelled" for one made later, because its maker
-// withdraws it with uncancel and a stop cannot be withdrawn.
-bool request_internal_cancel(TaskHeader& task);
+// withdraws it with uncancel and a stop cannot be withdrawn. Reports what it met, so
+// that its maker can tell whether another request was delivered along with it.
+struct InternalCancel {
+  bool registered = false;   // false: the task had completed
+  bool was_pending = false;  // another request was pending already (they merge)
+  int count_after = 0;       // cancelling() right after this request was counted
+};
+InternalCancel request_internal_cancel(TaskHeader& task);
 
 // Delivery at a suspension point: if a request is pending, consumes it and returns
 // true with its message in `message`. While the runtime shuts down the request stays
