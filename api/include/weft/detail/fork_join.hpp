@@ -26,7 +26,10 @@
 //   * decisive: the first child to fail (an exception, a cancellation, or a child
 //     that never ran). It cancels the others: helpers directly, children not yet
 //     started are not started, and a child running inline is reached by a cancel
-//     request on the gathering task itself ("marked"), withdrawn at the end.
+//     request on the gathering task itself ("marked"), withdrawn at the end. That
+//     request is internal (request_internal_cancel): it leaves the task's stop token
+//     alone. An outside cancel that the inline child took together with it is made
+//     pending again when it is withdrawn (withdraw_mark).
 //   * The gathering task's own cancel while it waits reaches the WaitForward hook,
 //     which cancels every helper and re-arms the wait: the gather never returns before
 //     its children ended, also during shutdown.
