@@ -31,7 +31,6 @@ ForkJoinSlow& ForkJoin::slow() noexcept {
   // Acquire: pairs with the release of the CAS below, for the record's construction.
   if (ForkJoinSlow* existing = slow_.load(std::memory_order_acquire)) return *existing;
   auto* fresh = new ForkJoinSlow(count_);  // out of memory here terminates: noexcept
-  fresh->join = this;
   fresh->hook = &ForkJoin::forward_owner_cancel;
   ForkJoinSlow* expected = nullptr;
   // acq_rel: release publishes our record; acquire on failure sees the winner's.
@@ -126,16 +125,7 @@ void ForkJoin::fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<Ta
   slow.decisive = static_cast<long>(index);
   if (!cancel_siblings_) return;
   slow.cancelling.store(true, std::memory_order_relaxed);  // Relaxed: see ForkJoinSlow
-  try {
-    for (std::size_t i = 0; i < count_; ++i) {
-      TaskHeader* helper = slow.helpers[i];
-      if (i == index || helper == nullptr) continue;
-      helper->state.ref_inc();
-      to_cancel.push_back(helper);
-    }
-  } catch (const std::bad_alloc&) {
-    // Without memory to list them the helpers are not cancelled; they still end.
-  }
+  collect_helpers_locked(slow, index, to_cancel);
   if (slow.inline_active && !on_inline_chain && !slow.owner_marked) {
     slow.owner_marked = true;
     // Internal: the owner's stop token stays as it was (the mark is withdrawn in
@@ -144,6 +134,21 @@ void ForkJoin::fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<Ta
       slow.mark = request_internal_cancel(owner_);
     } catch (...) {
     }
+  }
+}
+
+// Under the lock: every helper but child `except`'s, with a reference each, to be
+// cancelled once the lock is dropped (cancel_outside_lock).
+void ForkJoin::collect_helpers_locked(ForkJoinSlow& slow, std::size_t except, std::vector<TaskHeader*>& to_cancel) noexcept {
+  try {
+    for (std::size_t i = 0; i < slow.helpers.size(); ++i) {
+      TaskHeader* helper = slow.helpers[i];
+      if (i == except || helper == nullptr) continue;
+      helper->state.ref_inc();
+      to_cancel.push_back(helper);
+    }
+  } catch (const std::bad_alloc&) {
+    // Without memory to list them the helpers are not cancelled; they still end.
   }
 }
 
@@ -192,26 +197,13 @@ bool ForkJoin::forward_owner_cancel(WaitForward& forward, TaskHeader& task, std:
     std::lock_guard guard(slow.lock);
     slow.forwarded = true;
     slow.cancelling.store(true, std::memory_order_relaxed);  // Relaxed: see ForkJoinSlow
-    try {
-      for (TaskHeader* helper : slow.helpers) {
-        if (helper == nullptr) continue;
-        helper->state.ref_inc();
-        to_cancel.push_back(helper);
-      }
-    } catch (const std::bad_alloc&) {
-    }
+    collect_helpers_locked(slow, kNoChild, to_cancel);
     task.wait.rearm_after_forward(generation);
     all_ended = slow.detached_ended == slow.detached_expected;
   }
   // The gathering coroutine may resume as soon as the lock is dropped: from here on
   // only the helpers (referenced) are touched.
-  for (TaskHeader* helper : to_cancel) {
-    try {
-      request_cancel(*helper, {});
-    } catch (...) {
-    }
-    release_task(*helper);
-  }
+  cancel_outside_lock(to_cancel);
   return all_ended;
 }
 
@@ -268,10 +260,7 @@ void ForkJoin::finish_slow() {
   if (slow.decisive < 0) {
     // No child failed. A cancel of the gathering task forwarded to the children is
     // delivered now (unless it was withdrawn meanwhile).
-    if (slow.forwarded) {
-      std::string message;
-      if (take_cancel_request(owner_, message)) throw_cancelled(std::move(message));
-    }
+    if (slow.forwarded) throw_if_cancel_pending(owner_);
     return;
   }
   const auto decisive = static_cast<std::size_t>(slow.decisive);
@@ -280,8 +269,7 @@ void ForkJoin::finish_slow() {
   if (failure && !is_cancellation(failure, message)) std::rethrow_exception(failure);
   // A cancellation decided. The gathering task's own pending request, if any, is
   // what it sees; else it tells its own cancellation from its child's.
-  std::string own;
-  if (take_cancel_request(owner_, own)) throw_cancelled(std::move(own));
+  throw_if_cancel_pending(owner_);
   if (task_cancelling(owner_) > 0) throw_cancelled(std::move(message));
   throw TaskCancelled(std::move(message));
 }

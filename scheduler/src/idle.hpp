@@ -27,6 +27,8 @@
 #include <optional>
 #include <vector>
 
+#include <weft/scheduler/fork_job.hpp>
+
 namespace weft::detail {
 
 class Idle {
@@ -116,14 +118,12 @@ class Idle {
   }
 
  private:
-  static constexpr unsigned UNPARKED_SHIFT = 16;
+  static constexpr unsigned UNPARKED_SHIFT = kIdleUnparkedShift;
   static constexpr std::uint32_t ONE_SEARCHING = 1;
   static constexpr std::uint32_t ONE_UNPARKED = 1u << UNPARKED_SHIFT;
-  static std::uint32_t searching(std::uint32_t state) { return state & 0xffff; }
+  static std::uint32_t searching(std::uint32_t state) { return state & kIdleSearchingMask; }
   static std::uint32_t unparked(std::uint32_t state) { return state >> UNPARKED_SHIFT; }
-  bool should_wake(std::uint32_t state) const {
-    return searching(state) == 0 && unparked(state) < workers_;
-  }
+  bool should_wake(std::uint32_t state) const { return idle_wake_may_be_needed(state, workers_); }
 
   const unsigned workers_;
   std::atomic<std::uint32_t> state_;

@@ -73,7 +73,6 @@ struct ForkJoinSlow : WaitForward {
   // inline chain before it starts a child. Relaxed there: a child started just before
   // the flag is set is cancelled through the owner task instead.
   std::atomic<bool> cancelling{false};
-  ForkJoin* join = nullptr;
 };
 
 class ForkJoin final : public ForkParent {
@@ -151,6 +150,8 @@ class ForkJoin final : public ForkParent {
   void child_failed(std::size_t index) noexcept;
   void fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<TaskHeader*>& to_cancel,
                    bool on_inline_chain) noexcept;
+  static constexpr std::size_t kNoChild = ~std::size_t{0};
+  static void collect_helpers_locked(ForkJoinSlow& slow, std::size_t except, std::vector<TaskHeader*>& to_cancel) noexcept;
   static void cancel_outside_lock(std::vector<TaskHeader*>& to_cancel) noexcept;
   void detached_ended(std::size_t index, bool never_ran) noexcept;
   ForkJoinSlow& slow() noexcept;

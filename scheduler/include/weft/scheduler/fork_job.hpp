@@ -61,9 +61,13 @@ inline constinit thread_local ForkQueue tls_fork_queue;
 // The slow path of push_fork_job: the fenced wake-up of idle.hpp.
 void notify_for_fork(RuntimeCore& runtime) noexcept;
 
-// Idle's layout (idle.hpp): searching workers in the low 16 bits, unparked above.
-inline bool fork_wake_may_be_needed(std::uint32_t idle_state, std::uint32_t workers) noexcept {
-  return (idle_state & 0xffff) == 0 && (idle_state >> 16) < workers;
+// The idle counters' layout (scheduler/src/idle.hpp): searching workers in the low 16
+// bits, unparked workers above. A wake-up may be needed when nobody searches and
+// somebody sleeps: Idle's own rule, shared with push_fork_job's relaxed look.
+inline constexpr unsigned kIdleUnparkedShift = 16;
+inline constexpr std::uint32_t kIdleSearchingMask = (1u << kIdleUnparkedShift) - 1;
+inline bool idle_wake_may_be_needed(std::uint32_t idle_state, std::uint32_t workers) noexcept {
+  return (idle_state & kIdleSearchingMask) == 0 && (idle_state >> kIdleUnparkedShift) < workers;
 }
 
 // On a worker only (a task's gather runs on one).
@@ -71,7 +75,7 @@ inline void push_fork_job(ForkJob& job) {
   ForkQueue& queue = tls_fork_queue;
   const bool was_empty = queue.deque->push_reporting_empty(&job);
   // Relaxed: a hint (see the ground rules); the fenced path re-reads properly.
-  if (was_empty || fork_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
+  if (was_empty || idle_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
     notify_for_fork(*queue.runtime);
 }
 
