@@ -56,6 +56,20 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// How a gather ends, awaited inline in the calling task (so its children still run
+// in that task): "no error", the std::runtime_error's text, or "cancelled".
+template <class Gather>
+Task<std::string> ending_of(Gather gather) {
+  try {
+    co_await gather;
+  } catch (const std::runtime_error& error) {
+    co_return error.what();
+  } catch (const weft::CancelledError&) {
+    co_return "cancelled";
+  }
+  co_return "no error";
+}
+
 // A seed from WEFT_SEED if set, else a fresh one; printed either way.
 std::uint64_t test_seed() {
   std::uint64_t seed;
@@ -311,14 +325,7 @@ TEST_P(GatherForkJoin, StolenChildFailsWhileInlineChildWaitsOnAnEvent) {
     Seen seen;
     seen.self = weft::this_task::id();
     std::stop_token token = weft::this_task::stop_token();
-    try {
-      co_await weft::gather(blocked(), failing());
-      seen.error = "no error";
-    } catch (const std::runtime_error& error) {
-      seen.error = error.what();
-    } catch (const weft::CancelledError&) {
-      seen.error = "cancelled";
-    }
+    seen.error = co_await ending_of(weft::gather(blocked(), failing()));
     seen.cancelling_after = weft::this_task::cancelling();
     // The cancel that reached the inline child was the gather's own, withdrawn at the
     // end: the gathering task was never cancelled, so its stop token never stopped.
@@ -378,14 +385,7 @@ TEST_P(GatherForkJoin, AnOutsideCancelTakenWithTheGathersOwnIsStillDelivered) {
   };
   auto body = [&]() -> Task<Seen> {
     Seen seen;
-    try {
-      co_await weft::gather(inline_child(), failing());
-      seen.error = "no error";
-    } catch (const std::runtime_error& error) {
-      seen.error = error.what();
-    } catch (const weft::CancelledError&) {
-      seen.error = "cancelled";
-    }
+    seen.error = co_await ending_of(weft::gather(inline_child(), failing()));
     seen.cancelling_after = weft::this_task::cancelling();
     try {
       co_await weft::sleep_for(1s);
@@ -452,14 +452,7 @@ TEST_P(GatherForkJoin, StolenChildFailsWhileInlineChildSleepsAndNestedGathersBlo
     children.push_back(failing());
     children.push_back(waiter());
     children.push_back(nested());
-    try {
-      co_await weft::gather(std::move(children));
-      seen.error = "no error";
-    } catch (const std::runtime_error& error) {
-      seen.error = error.what();
-    } catch (const weft::CancelledError&) {
-      seen.error = "cancelled";
-    }
+    seen.error = co_await ending_of(weft::gather(std::move(children)));
     seen.cancelling_after = weft::this_task::cancelling();
     co_await weft::sleep_for(1s);
     seen.slept = true;
@@ -608,14 +601,7 @@ TEST_P(GatherForkJoin, AStolenFailureWhileTheInlineChildRunsWithoutSuspendingIsW
   };
   auto body = [&]() -> Task<Seen> {
     Seen seen;
-    try {
-      co_await weft::gather(busy(), failing());
-      seen.error = "no error";
-    } catch (const std::runtime_error& error) {
-      seen.error = error.what();
-    } catch (const weft::CancelledError&) {
-      seen.error = "cancelled";
-    }
+    seen.error = co_await ending_of(weft::gather(busy(), failing()));
     seen.cancelling_after = weft::this_task::cancelling();
     try {
       co_await weft::sleep_for(1s);
