@@ -3,6 +3,7 @@
 #include <map>
 #include <sstream>
 
+#include <weft/core/frame_allocator.hpp>
 #include <weft/runtime.hpp>
 
 namespace weft {
@@ -57,6 +58,8 @@ void Runtime::wait_blocking(detail::TaskHeader& task) {
   while (task.join_thread_done.load(std::memory_order_acquire) == 0)
     task.join_thread_done.wait(0, std::memory_order_acquire);
 }
+
+void release_cached_memory() noexcept { detail::release_cached_frames(); }
 
 std::vector<TaskInfo> Runtime::tasks() const { return detail::snapshot_tasks(*core_); }
 

@@ -5,9 +5,11 @@
 // task's header, its coroutine frame (with the sleep's timer entry), its JoinHandle in
 // the root's vector, and the allocator's overhead. Then every task is cancelled and
 // joined (each must end cancelled). One iteration. Before the baseline is taken, the
-// allocators give their free memory back to the OS (tbbmalloc's clean-up command,
-// glibc's malloc_trim): otherwise memory pooled by an earlier benchmark in the same
-// process, or by an earlier repetition, would be reused and the figure would be zero.
+// allocators give their free memory back to the OS (weft::release_cached_memory for
+// weft's frame depot and tbbmalloc's buffers, glibc's malloc_trim): otherwise memory
+// pooled by an earlier benchmark in the same process, or by an earlier repetition,
+// would be reused and the figure would be zero. The call runs in the root task, on a worker;
+// the other worker's magazines (at most 512 KiB per size) stay, within the noise.
 #include <malloc.h>
 #include <unistd.h>
 
@@ -18,7 +20,6 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <oneapi/tbb/scalable_allocator.h>
 #include <weft/weft.hpp>
 
 namespace {
@@ -50,7 +51,7 @@ weft::Task<Measured> sleep_all(std::int64_t tasks) {
   std::atomic<std::int64_t> asleep{0};
   std::vector<weft::JoinHandle<void>> handles;
   handles.reserve(static_cast<std::size_t>(tasks));
-  scalable_allocation_command(TBBMALLOC_CLEAN_ALL_BUFFERS, nullptr);
+  weft::release_cached_memory();  // our depot and magazines, then tbbmalloc's buffers
   malloc_trim(0);
   const std::int64_t before = resident_bytes();
   for (std::int64_t i = 0; i < tasks; ++i) handles.push_back(weft::spawn(sleeper(&asleep)));

@@ -68,4 +68,12 @@ class Runtime {
   detail::RuntimeCore* core_;
 };
 
+// Coroutine frames and task headers freed by a thread are kept for reuse: up to two
+// magazines per size on each thread, the surplus in one process-wide depot (at most
+// 1 GiB) that every thread refills from (core/frame_allocator.hpp). After a burst of
+// tasks that will not come again, this gives the calling thread's cached blocks and the
+// depot's back to the allocator, which returns what it can to the OS. Other threads'
+// magazines stay (a worker's hold at most 512 KiB per size). Safe to call anywhere.
+void release_cached_memory() noexcept;
+
 }  // namespace weft

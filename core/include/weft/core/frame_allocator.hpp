@@ -1,24 +1,37 @@
 #pragma once
 // Where coroutine frames (and task headers) come from.
 //
-// A per-thread cache of free blocks in front of oneTBB's scalable allocator. Fork-join
-// code allocates and frees a frame for every call (fib(30): 2.7 million), almost always
-// on the same thread and in nearly LIFO order, so a block freed is the next one wanted:
-// the cache turns allocation into popping a singly linked list, with no lock, no atomic
+// Per-thread magazines in front of a process-wide depot in front of oneTBB's scalable
+// allocator (Bonwick's magazine design, as in Solaris' kmem and jemalloc's tcache).
+// Fork-join code allocates and frees a frame for every call (fib(30): 2.7 million),
+// almost always on the same thread and in nearly LIFO order, so a block freed is the
+// next one wanted: allocation is popping a singly linked list, with no lock, no atomic
 // and no call. Ground rules:
 //   * Sizes are rounded up to a class of kGranule bytes, so a cached block fits every
 //     request of its class. Frames larger than the biggest class go straight to tbbmalloc.
 //   * A block may be freed on another thread than the one that allocated it (a spawned
 //     task finishes, or is dropped, anywhere). It joins the freeing thread's cache: the
 //     cache holds memory, not ownership, and tbbmalloc accepts any block from any thread.
-//   * Each class keeps at most kMaxCachedBytes of blocks (at least kMinCached blocks);
-//     the surplus goes back to tbbmalloc, so a thread that frees far more than it
-//     allocates (a consumer of spawned tasks) does not hoard memory, while a burst of a
-//     few thousand tasks (a fan-out) comes back to the cache instead of to the OS.
-//     What is cached when a thread exits is returned then.
+//   * Per thread and class there is a *loaded* magazine (the list allocation pops and
+//     freeing pushes, up to magazine_size blocks) and at most one full *spare*. A free
+//     into a full loaded magazine makes it the spare and starts an empty one; an older
+//     full spare goes to the depot first. An allocation from an empty loaded magazine
+//     takes the spare, else a full magazine from the depot, else one block from
+//     tbbmalloc. Two magazines give hysteresis: a thread that alternates allocating and
+//     freeing at a magazine boundary touches the depot at most once per magazine.
+//   * The depot (core/src/frame_allocator.cpp) is a mutex-guarded stack of full
+//     magazines per class, holding at most kDepotMaxBytes; beyond that a magazine's
+//     blocks go back to tbbmalloc. It is what lets memory freed by one thread serve
+//     another's allocations: a task spawned on one worker and finished on another, or
+//     spawned from outside the runtime. Without it the freeing thread's surplus went back
+//     to tbbmalloc, which unmaps a region as soon as it is empty, and every burst of
+//     tasks paid its page faults again (1M spawns from a task: 268 ns a task, of which
+//     about 150 in the kernel).
+//   * release_cached_frames() empties the calling thread's magazines and the depot (the
+//     memory benchmark, and users after a burst, before measuring or to give memory back).
 //   * The cache is plain thread-local data with a constant initialiser, so the fast path
-//     is a TLS-relative load; the object that returns the blocks at thread exit is
-//     touched only on the slow path (the first refill of a thread).
+//     is a TLS-relative load; the object that returns the magazines at thread exit (the
+//     full spares to the depot, the rest to tbbmalloc) is touched only on the slow path.
 //
 // Under a sanitizer, frames come from the global operator new instead: ThreadSanitizer
 // does not see the synchronisation inside tbbmalloc's cross-thread free lists (it would
@@ -26,6 +39,7 @@
 // AddressSanitizer's use-after-free and leak checks only cover memory it allocates (a
 // cache would hide a use after free). The check uses the compilers' own macros, so a
 // user's sanitizer build gets it too.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -45,29 +59,51 @@ namespace weft::detail {
 struct FrameCache {
   static constexpr std::size_t kGranule = 16;
   static constexpr std::size_t kClasses = 64;  // blocks of up to 1 KiB are cached
-  static constexpr std::size_t kMaxCachedBytes = 512 * 1024;
-  static constexpr std::uint32_t kMinCached = 64;
+  static constexpr std::size_t kMagazineBytes = 256 * 1024;
+  static constexpr std::uint32_t kMinMagazine = 32;
+  // Counts above any magazine size, so that the fast paths send the thread to the
+  // slow ones: kUntouched until the thread first uses the class (the slow path then
+  // arms the exit hook), kClosed once the hook ran (every later free goes straight to
+  // tbbmalloc).
+  static constexpr std::uint32_t kUntouched = ~std::uint32_t{0} - 1;
+  static constexpr std::uint32_t kClosed = ~std::uint32_t{0};
 
+  // A free block. The first block of a magazine in the depot also links the next one.
   struct FreeBlock {
     FreeBlock* next;
+    FreeBlock* next_magazine;
   };
-  FreeBlock* heads[kClasses] = {};
-  std::uint32_t counts[kClasses] = {};
-  bool exit_hook_armed = false;
+  static_assert(sizeof(FreeBlock) <= kGranule, "the smallest class must hold a depot link");
 
+  FreeBlock* heads[kClasses] = {};  // the loaded magazines
+  std::array<std::uint32_t, kClasses> counts = filled(kUntouched);  // their blocks (or a mark above)
+  FreeBlock* spares[kClasses] = {};  // a full magazine each, or null
+
+  static constexpr std::array<std::uint32_t, kClasses> filled(std::uint32_t value) noexcept {
+    std::array<std::uint32_t, kClasses> counts{};
+    for (std::uint32_t& count : counts) count = value;
+    return counts;
+  }
   static constexpr std::size_t class_of(std::size_t size) noexcept { return (size - 1) / kGranule; }
   static constexpr std::size_t class_size(std::size_t size_class) noexcept { return (size_class + 1) * kGranule; }
-  static constexpr std::uint32_t max_cached(std::size_t size_class) noexcept {
-    const std::size_t by_bytes = kMaxCachedBytes / class_size(size_class);
-    return static_cast<std::uint32_t>(by_bytes > kMinCached ? by_bytes : kMinCached);
+  static constexpr std::uint32_t magazine_size(std::size_t size_class) noexcept {
+    const std::size_t by_bytes = kMagazineBytes / class_size(size_class);
+    return static_cast<std::uint32_t>(by_bytes > kMinMagazine ? by_bytes : kMinMagazine);
   }
 };
 
 inline constinit thread_local FrameCache tls_frame_cache;
 
-// The slow paths: a refill from tbbmalloc (arming the exit hook), and an overflow.
+// The slow paths: an empty or full loaded magazine (frame_allocator.cpp).
 void* allocate_frame_slow(std::size_t size);
 void free_frame_slow(void* frame, std::size_t size) noexcept;
+
+// Gives the calling thread's cached blocks and the depot's back to tbbmalloc, then asks
+// tbbmalloc to return what it can to the OS. Other threads' magazines stay as they are.
+void release_cached_frames() noexcept;
+
+// For tests: how many full magazines of `size`'s class the depot holds.
+std::size_t depot_magazines(std::size_t size) noexcept;
 
 inline void* allocate_frame(std::size_t size) {
 #ifdef WEFT_FRAMES_FROM_OPERATOR_NEW
@@ -94,7 +130,7 @@ inline void free_frame(void* frame, std::size_t size) noexcept {
 #else
   FrameCache& cache = tls_frame_cache;
   const std::size_t size_class = FrameCache::class_of(size);
-  if (size_class < FrameCache::kClasses && cache.counts[size_class] < FrameCache::max_cached(size_class)) {
+  if (size_class < FrameCache::kClasses && cache.counts[size_class] < FrameCache::magazine_size(size_class)) {
     auto* block = static_cast<FrameCache::FreeBlock*>(frame);
     block->next = cache.heads[size_class];
     cache.heads[size_class] = block;
