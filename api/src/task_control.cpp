@@ -55,11 +55,7 @@ void attach_stop_token(TaskHeader& task, const std::stop_token& stop) {
   task.completion_link = std::make_unique<StopCallbackLink>(stop, &task);
 }
 
-RuntimeCore& require_current_runtime() {
-  RuntimeCore* runtime = current_runtime();
-  if (runtime == nullptr) throw NotInRuntime("weft::spawn: not called from a task; use Runtime::spawn");
-  return *runtime;
-}
+void throw_not_in_runtime() { throw NotInRuntime("weft::spawn: not called from a task; use Runtime::spawn"); }
 
 }  // namespace weft::detail
 

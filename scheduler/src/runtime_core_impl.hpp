@@ -131,7 +131,9 @@ class Worker {
 
 inline Worker& RuntimeCore::worker(unsigned index) { return worker_slots[index]->value; }
 
-// The worker the calling thread is, or nullptr.
-Worker* current_worker() noexcept;
+// The worker the calling thread is, or nullptr (set for the length of Worker::run,
+// with tls_fork_queue).
+inline constinit thread_local Worker* tls_worker = nullptr;
+inline Worker* current_worker() noexcept { return tls_worker; }
 
 }  // namespace weft::detail

@@ -11,8 +11,6 @@
 namespace weft::detail {
 
 namespace {
-thread_local Worker* tls_worker = nullptr;
-thread_local TaskHeader* tls_task = nullptr;
 
 std::uint64_t xorshift(std::uint64_t& state) noexcept {
   state ^= state << 13;
@@ -22,12 +20,6 @@ std::uint64_t xorshift(std::uint64_t& state) noexcept {
 }
 }  // namespace
 
-Worker* current_worker() noexcept { return tls_worker; }
-TaskHeader* current_task() noexcept { return tls_task; }
-RuntimeCore* current_runtime() noexcept { return tls_worker ? &tls_worker->runtime_ : nullptr; }
-bool on_worker_of(const RuntimeCore& runtime) noexcept {
-  return tls_worker != nullptr && &tls_worker->runtime_ == &runtime;
-}
 
 Worker::Worker(RuntimeCore& runtime, unsigned index)
     : runtime_(runtime),
@@ -188,8 +180,14 @@ void Worker::sleep_parked() {
 }
 
 void Worker::push_local(TaskHeader& task) {
-  deque_.push(&task);
-  runtime_.notify_one();
+  // The wake-up rule of push_fork_job (scheduler/fork_job.hpp): the fenced protocol of
+  // idle.hpp when this push made the deque non-empty, else only a relaxed look at the
+  // idle counters (a stale one costs parallelism until the next push, never a task: we
+  // drain our own deque). A burst of spawns pays the fence once, not once a task.
+  const bool was_empty = deque_.push_reporting_empty(&task);
+  // Relaxed: the hint above; the fenced path re-reads properly.
+  if (was_empty || idle_wake_may_be_needed(runtime_.idle.state_word().load(std::memory_order_relaxed), runtime_.workers))
+    runtime_.notify_one();
 }
 
 void Worker::push_lifo(TaskHeader& task) {
@@ -212,9 +210,9 @@ void Worker::run_task(TaskHeader& task) {
     runtime_.complete(task);
     return;
   }
-  tls_task = &task;
+  tls_current_task = &task;
   task.resume_point.resume();
-  tls_task = nullptr;
+  tls_current_task = nullptr;
   if (task.root.done()) {
     runtime_.complete(task);
     return;

@@ -54,7 +54,11 @@ JoinHandle<T> spawn_on(RuntimeCore& runtime, Task<T>&& task, SpawnOptions&& opti
 }
 
 // The runtime of the calling worker thread, or NotInRuntime.
-RuntimeCore& require_current_runtime();
+[[noreturn]] void throw_not_in_runtime();
+inline RuntimeCore& require_current_runtime() {
+  if (RuntimeCore* runtime = current_runtime()) return *runtime;
+  throw_not_in_runtime();
+}
 
 }  // namespace detail
 

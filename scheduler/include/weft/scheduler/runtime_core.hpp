@@ -96,10 +96,15 @@ void discard_task(TaskHeader& task) noexcept;
 // on_unobserved_exception, or stderr once the runtime is gone) and frees the frame.
 void release_task(TaskHeader& task) noexcept;
 
-// The runtime/task the calling thread is running, or nullptr.
-RuntimeCore* current_runtime() noexcept;
-TaskHeader* current_task() noexcept;
-bool on_worker_of(const RuntimeCore& runtime) noexcept;
+// The task the calling worker is running: set by the worker around each resumption,
+// null between them and on every other thread.
+inline constinit thread_local TaskHeader* tls_current_task = nullptr;
+
+// The runtime/task the calling thread is running, or nullptr. Inline (plain TLS reads):
+// every spawn and every this_task:: call asks.
+inline RuntimeCore* current_runtime() noexcept { return tls_fork_queue.runtime; }
+inline TaskHeader* current_task() noexcept { return tls_current_task; }
+inline bool on_worker_of(const RuntimeCore& runtime) noexcept { return tls_fork_queue.runtime == &runtime; }
 
 // Refuses new spawns, cancels every live task (cancellation stays pending, so every
 // suspension point throws), runs them until all have finished, joins the workers.
