@@ -174,7 +174,7 @@ std::coroutine_handle<> ForkJoin::wait_for_detached() noexcept {
     slow.detached_expected = count_ - next_;
     if (slow.detached_ended == slow.detached_expected) return parent_;
     owner_.resume_point = parent_;
-    owner_.set_awaiting("gather", count_);
+    owner_.set_awaiting(Awaiting::Gather, count_);
     generation = owner_.arm_wait(&slow);
     slow.generation = generation;
     slow.owner_waiting = true;

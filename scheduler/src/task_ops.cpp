@@ -157,6 +157,26 @@ void discard_task(TaskHeader& task) noexcept {
   if (!borrowed) root.destroy();
 }
 
+const char* awaiting_name(Awaiting what) noexcept {
+  switch (what) {
+    case Awaiting::Nothing: return nullptr;
+    case Awaiting::Foreign: return "foreign awaitable";
+    case Awaiting::Yield: return "yield";
+    case Awaiting::Sleep: return "sleep";
+    case Awaiting::Task: return "task";
+    case Awaiting::ShieldedTask: return "shielded task";
+    case Awaiting::Wait: return "wait";
+    case Awaiting::Gather: return "gather";
+    case Awaiting::Event: return "event";
+    case Awaiting::Semaphore: return "semaphore";
+    case Awaiting::Mutex: return "mutex";
+    case Awaiting::TaskGroup: return "task group";
+    case Awaiting::ChannelRecv: return "channel recv";
+    case Awaiting::ChannelSend: return "channel send";
+  }
+  return nullptr;
+}
+
 namespace {
 // "sleep 120ms": the largest unit that divides the duration exactly.
 std::string format_duration(std::uint64_t ns) {
@@ -186,11 +206,12 @@ TaskInfo describe_task(const TaskHeader& task) {
     default: info.state = TaskState::Completed; break;
   }
   if (info.state == TaskState::Suspended || info.state == TaskState::Scheduled) {
-    if (const char* what = task.awaiting.what.load(std::memory_order_relaxed)) {
-      info.awaiting = what;
-      std::uint64_t argument = task.awaiting.argument.load(std::memory_order_relaxed);
+    const Awaiting what = task.awaiting.load(std::memory_order_relaxed);
+    if (const char* name = awaiting_name(what)) {
+      info.awaiting = name;
+      std::uint64_t argument = task.awaiting_argument.load(std::memory_order_relaxed);
       // append, not " " + text: g++ 12 -O2 warns about that (a false -Wrestrict).
-      if (std::string_view(what) == "sleep") {
+      if (what == Awaiting::Sleep) {
         info.awaiting.push_back(' ');
         info.awaiting.append(format_duration(argument));
       } else if (argument != 0) {

@@ -291,7 +291,7 @@ class ChannelRecvAwaiter {
 
   bool await_suspend(std::coroutine_handle<> handle) {
     self_.resume_point = handle;
-    self_.set_awaiting("channel recv");
+    self_.set_awaiting(detail::Awaiting::ChannelRecv);
     channel_.receivers_.enqueue(self_, node_);
     armed_ = true;
     lock_.unlock();
@@ -350,7 +350,7 @@ class ChannelSendAwaiter {
 
   bool await_suspend(std::coroutine_handle<> handle) {
     self_.resume_point = handle;
-    self_.set_awaiting("channel send");
+    self_.set_awaiting(detail::Awaiting::ChannelSend);
     channel_.senders_.enqueue(self_, node_);
     armed_ = true;
     lock_.unlock();

@@ -117,7 +117,7 @@ inline bool EventWaitAwaiter::await_suspend(std::coroutine_handle<> handle) {
   {
     std::lock_guard guard(event_.mutex_);
     if (event_.set_) return false;  // set since await_ready: no wait at all
-    self_.set_awaiting("event");
+    self_.set_awaiting(detail::Awaiting::Event);
     event_.waiters_.enqueue(self_, node_);
     armed_ = true;
   }

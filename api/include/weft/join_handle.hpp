@@ -93,7 +93,7 @@ class JoinAwaiter {
 
   bool await_suspend(std::coroutine_handle<> self_handle) {
     self_.resume_point = self_handle;
-    self_.set_awaiting(shielded_ ? "shielded task" : "task", target_.id);
+    self_.set_awaiting(shielded_ ? Awaiting::ShieldedTask : Awaiting::Task, target_.id);
     generation_ = self_.arm_wait(forwards() ? &forward_ : nullptr);
     armed_ = true;
     switch (register_join(target_, self_, generation_)) {

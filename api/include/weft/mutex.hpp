@@ -155,7 +155,7 @@ class MutexLockAwaiter {
         mutex_.locked_ = true;
         return false;
       }
-      self_.set_awaiting("mutex");
+      self_.set_awaiting(detail::Awaiting::Mutex);
       mutex_.waiters_.enqueue(self_, node_);
       armed_ = true;
     }

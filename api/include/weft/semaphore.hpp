@@ -137,7 +137,7 @@ inline bool SemaphoreAcquireAwaiter::await_suspend(std::coroutine_handle<> handl
       --semaphore_.count_;
       return false;
     }
-    self_.set_awaiting("semaphore");
+    self_.set_awaiting(detail::Awaiting::Semaphore);
     semaphore_.waiters_.enqueue(self_, node_);
     armed_ = true;
   }

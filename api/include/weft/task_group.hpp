@@ -249,7 +249,7 @@ class DrainAwaiter {
 
   bool await_suspend(std::coroutine_handle<> handle) {
     self_.resume_point = handle;
-    self_.set_awaiting("task group");
+    self_.set_awaiting(detail::Awaiting::TaskGroup);
     generation_ = self_.arm_wait();
     armed_ = true;
     {
@@ -307,7 +307,7 @@ class QuietYieldAwaiter {
   bool await_ready() noexcept { return false; }
   void await_suspend(std::coroutine_handle<> handle) noexcept {
     self_.resume_point = handle;
-    self_.set_awaiting("task group");
+    self_.set_awaiting(detail::Awaiting::TaskGroup);
     yield_current(self_);
   }
   void await_resume() noexcept { self_.clear_awaiting(); }

@@ -34,7 +34,7 @@ class YieldAwaiter {
   }
   void await_suspend(std::coroutine_handle<> handle) noexcept {
     self_.resume_point = handle;
-    self_.set_awaiting("yield");
+    self_.set_awaiting(detail::Awaiting::Yield);
     weft::detail::yield_current(self_);
   }
   void await_resume() {

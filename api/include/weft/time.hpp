@@ -17,45 +17,50 @@ namespace detail {
 class SleepAwaiter {
  public:
   SleepAwaiter(TaskHeader& self, Clock::time_point deadline, std::uint64_t nanoseconds)
-      : self_(self), deadline_(deadline), nanoseconds_(nanoseconds) {}
+      : deadline_(deadline), nanoseconds_(nanoseconds) {
+    timer_.task = &self;
+  }
   SleepAwaiter(const SleepAwaiter&) = delete;
 
   bool await_ready() {
-    throw_if_cancel_pending(self_);
-    yield_only_ = deadline_ <= runtime_clock(*self_.runtime).now();
+    throw_if_cancel_pending(self());
+    yield_only_ = deadline_ <= runtime_clock(*self().runtime).now();
     return false;
   }
 
   bool await_suspend(std::coroutine_handle<> handle) {
-    self_.resume_point = handle;
+    TaskHeader& self = this->self();
+    self.resume_point = handle;
     if (yield_only_) {
-      self_.set_awaiting("yield");
-      yield_current(self_);
+      self.set_awaiting(Awaiting::Yield);
+      yield_current(self);
       return true;
     }
-    self_.set_awaiting("sleep", nanoseconds_);
-    timer_.task = &self_;
-    timer_.generation = self_.arm_wait();
+    self.set_awaiting(Awaiting::Sleep, nanoseconds_);
+    timer_.generation = self.arm_wait();
     armed_ = true;
-    timer_insert(*self_.runtime, timer_, deadline_);
+    timer_insert(*self.runtime, timer_, deadline_);
     // The Dekker half of the task (core/wait_cell.hpp): a cancel that came after
     // await_ready's check is seen here; winning our own cell, we resume at once.
-    return suspend_unless_cancelled(self_, timer_.generation);
+    return suspend_unless_cancelled(self, timer_.generation);
   }
 
   void await_resume() {
-    self_.clear_awaiting();
-    if (armed_ && self_.wait.status() == WaitCell::CANCELLED) {
-      timer_cancel(*self_.runtime, timer_);  // before this frame may move on
+    TaskHeader& self = this->self();
+    self.clear_awaiting();
+    if (armed_ && self.wait.status() == WaitCell::CANCELLED) {
+      timer_cancel(*self.runtime, timer_);  // before this frame may move on
       std::string message;
-      if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
+      if (take_cancel_request(self, message)) throw_cancelled(std::move(message));
       return;  // withdrawn (uncancel) in the meantime: the sleep just ends early
     }
-    if (yield_only_) throw_if_cancel_pending(self_);
+    if (yield_only_) throw_if_cancel_pending(self);
   }
 
  private:
-  TaskHeader& self_;
+  // The sleeping task, kept in the timer (one pointer less in every sleeping frame).
+  TaskHeader& self() const noexcept { return *timer_.task; }
+
   Clock::time_point deadline_;
   std::uint64_t nanoseconds_;
   TimerWaiter timer_;

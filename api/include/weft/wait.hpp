@@ -51,7 +51,7 @@ class AnyEndAwaiter {
 
   bool await_suspend(std::coroutine_handle<> handle) {
     self_.resume_point = handle;
-    self_.set_awaiting("wait", targets_.size());
+    self_.set_awaiting(detail::Awaiting::Wait, targets_.size());
     generation_ = self_.arm_wait();
     armed_ = true;
     bool end_now = false;

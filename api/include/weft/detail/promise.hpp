@@ -144,7 +144,7 @@ class ForeignAwaiter {
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) {
     task_.resume_point = self;
-    task_.set_awaiting("foreign awaitable");
+    task_.set_awaiting(Awaiting::Foreign);
     bounce_ = Bounce::to(&task_);
     using Result = decltype(inner_.await_suspend(bounce_.handle()));
     if constexpr (std::is_void_v<Result>) {

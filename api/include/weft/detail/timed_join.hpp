@@ -39,7 +39,7 @@ class TimedJoinAwaiter {
 
   bool await_suspend(std::coroutine_handle<> self_handle) {
     self_.resume_point = self_handle;
-    self_.set_awaiting("task", target_.id);
+    self_.set_awaiting(Awaiting::Task, target_.id);
     const bool forwards = !runtime_closed(*self_.runtime);
     generation_ = self_.arm_wait(forwards ? &forward_ : nullptr);
     armed_ = true;

@@ -72,11 +72,14 @@ bool take_cancel_request(TaskHeader& task, std::string& message);
 
 // A timer of a sleeping task: lives in its coroutine frame. When it fires, the driver
 // wins the task's WaitCell for `generation`, sets `fired` and reschedules the task.
+// `fired` comes first so that it fills TimerEntry's tail padding (48 bytes, not 64: a
+// sleeping task's frame holds one; bench/memory).
 struct TimerWaiter : TimerEntry {
+  bool fired = false;  // written by the driver before the wake-up, read by the task after
   TaskHeader* task = nullptr;
   std::uint64_t generation = 0;
-  bool fired = false;  // written by the driver before the wake-up, read by the task after
 };
+static_assert(sizeof(TimerWaiter) == 48, "TimerWaiter: `fired` fills TimerEntry's tail padding (Itanium C++ ABI)");
 
 Clock& runtime_clock(RuntimeCore& runtime) noexcept;
 // Files the timer (task and generation set by the caller); wakes the timer driver if

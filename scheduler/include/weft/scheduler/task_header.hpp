@@ -1,8 +1,10 @@
 #pragma once
-// The task header: what the scheduler knows of one task. Every weft coroutine promise
-// derives from it, so a spawned task is one allocation (its coroutine frame) holding
-// header, promise and result. A lazy Task awaited inline carries an unused header and
-// runs inside the header of the spawned task that awaits it (PromiseBase::task).
+// The task header: what the scheduler knows of one task. A spawned task is two blocks
+// from the frame cache (core/frame_allocator.hpp): this header, made by spawn
+// (create_task), and its root coroutine's frame, holding the promise and the result.
+// Coroutines awaited inline, and fork-join children nobody stole, have no header of
+// their own: they run in the header of the spawned task that awaits them
+// (PromiseBase::task_). A stolen fork-join child gets a header whose root it borrows.
 //
 // Ownership rules
 //   * `state` and `wait` are atomics, touched by anyone under their own protocols
@@ -78,13 +80,15 @@ struct WaitForward {
   bool forwarded = false;
 };
 
-// What a task is waiting on, for Runtime::tasks() and dump(): a static word and a
-// number ("sleep", 120'000'000 ns; "task", 42). Written by the owner, read racily by
-// introspection, hence relaxed atomics.
-struct AwaitingWhat {
-  std::atomic<const char*> what{nullptr};
-  std::atomic<std::uint64_t> argument{0};
+// What a task is waiting on, for Runtime::tasks() and dump(): a kind and a number
+// (Sleep, 120'000'000 ns; Task, 42), spelt by awaiting_name(). Written by the owner,
+// read racily by introspection, hence relaxed atomics. A byte, not a string pointer:
+// it fills the header's padding (a sleeping task costs its header; bench/memory).
+enum class Awaiting : std::uint8_t {
+  Nothing, Foreign, Yield, Sleep, Task, ShieldedTask, Wait, Gather,
+  Event, Semaphore, Mutex, TaskGroup, ChannelRecv, ChannelSend,
 };
+const char* awaiting_name(Awaiting what) noexcept;  // "sleep", "channel recv", ...; null for Nothing
 
 struct TaskHeader : Runnable {
   // The small fields first, packed behind Runnable's flag: a sleeping task costs its
@@ -95,6 +99,7 @@ struct TaskHeader : Runnable {
   SpinLock cancel_lock;
   std::atomic<Outcome> outcome{Outcome::Pending};
   std::atomic<bool> failure_observed{false};     // someone retrieved `failure`
+  std::atomic<Awaiting> awaiting{Awaiting::Nothing};  // [owner writes] see Awaiting
   std::uint32_t registry_shard = 0;              // [spawn]
   int cancelling = 0;                            // [cancel_lock] asyncio's cancelling() count
   unsigned spawned_line = 0;                     // [spawn]
@@ -125,8 +130,7 @@ struct TaskHeader : Runnable {
   TaskHeader* registry_prev = nullptr;
   TaskHeader* registry_next = nullptr;
 
-  AwaitingWhat awaiting;
-  static_assert(sizeof(AwaitingWhat) == 16);
+  std::atomic<std::uint64_t> awaiting_argument{0};  // [owner writes] see Awaiting
 
   // The name given at spawn ([spawn], before the task is queued), or else "task-<id>",
   // made on the first display_name() and installed by CAS (display_name is const and
@@ -138,10 +142,10 @@ struct TaskHeader : Runnable {
   TaskHeader(const TaskHeader&) = delete;
   TaskHeader& operator=(const TaskHeader&) = delete;
 
-  void set_awaiting(const char* what, std::uint64_t argument = 0) noexcept {
+  void set_awaiting(Awaiting what, std::uint64_t argument = 0) noexcept {
     // Relaxed: introspection is a racy snapshot by contract.
-    awaiting.argument.store(argument, std::memory_order_relaxed);
-    awaiting.what.store(what, std::memory_order_relaxed);
+    awaiting_argument.store(argument, std::memory_order_relaxed);
+    awaiting.store(what, std::memory_order_relaxed);
   }
   // Starts a wait (see core/wait_cell.hpp), forwarding its cancellation or not. The
   // field is written before arm()'s seq_cst store, which the canceller's winning CAS
@@ -168,7 +172,11 @@ struct TaskHeader : Runnable {
     delete name.exchange(new std::string(std::move(given)), std::memory_order_relaxed);  // Relaxed: not yet shared
   }
 
-  void clear_awaiting() noexcept { awaiting.what.store(nullptr, std::memory_order_relaxed); }
+  void clear_awaiting() noexcept { awaiting.store(Awaiting::Nothing, std::memory_order_relaxed); }
 };
+
+// A sleeping task costs its header and its frame (bench/memory): the header stays within
+// tbbmalloc's 192-byte size class (the next one is 224).
+static_assert(sizeof(TaskHeader) <= 192, "TaskHeader grew past 192 bytes: see bench/memory");
 
 }  // namespace weft::detail
