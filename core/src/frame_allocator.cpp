@@ -132,7 +132,7 @@ void arm_exit_hook(FrameCache& cache, std::size_t size_class) {
 void* allocate_frame_slow(std::size_t size) {
   FrameCache& cache = tls_frame_cache;
   const std::size_t size_class = FrameCache::class_of(size);
-  if (size_class >= FrameCache::kClasses || cache.counts[size_class] == FrameCache::kClosed) {
+  if (size_class >= FrameCache::kClasses) {
     void* frame = scalable_malloc(size);
     if (frame == nullptr) throw std::bad_alloc();
     return frame;
@@ -141,12 +141,14 @@ void* allocate_frame_slow(std::size_t size) {
   // The loaded magazine is empty: load the spare, else a full one from the depot.
   FreeBlock* magazine = cache.spares[size_class];
   cache.spares[size_class] = nullptr;
-  if (magazine == nullptr) magazine = depot().take(size_class);
+  if (magazine == nullptr && cache.counts[size_class] != FrameCache::kClosed) magazine = depot().take(size_class);
   if (magazine != nullptr) {
     cache.heads[size_class] = magazine->next;
     cache.counts[size_class] = FrameCache::magazine_size(size_class) - 1;
     return magazine;
   }
+  // The whole class size, also once the thread's cache is closed: the block may be
+  // freed into another thread's magazine, where any request of its class may get it.
   void* frame = scalable_malloc(FrameCache::class_size(size_class));
   if (frame == nullptr) throw std::bad_alloc();
   return frame;
