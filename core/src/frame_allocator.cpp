@@ -94,14 +94,17 @@ Depot& depot() noexcept {
   return *instance;
 }
 
-// Empties a thread's magazines: the full spares to the depot (another thread can use
-// them), the partly filled loaded ones to tbbmalloc.
+// Empties a thread's magazines: the full ones to the depot (another thread can use
+// them), a partly filled loaded one to tbbmalloc.
 void drain(FrameCache& cache) noexcept {
   for (std::size_t c = 0; c < FrameCache::kClasses; ++c) {
     if (cache.counts[c] >= FrameCache::kUntouched) continue;
     if (FreeBlock* spare = cache.spares[c]) depot().put(c, spare);
     cache.spares[c] = nullptr;
-    Depot::free_list(cache.heads[c]);
+    if (cache.counts[c] == FrameCache::magazine_size(c))
+      depot().put(c, cache.heads[c]);
+    else
+      Depot::free_list(cache.heads[c]);
     cache.heads[c] = nullptr;
     cache.counts[c] = 0;
   }

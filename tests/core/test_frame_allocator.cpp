@@ -2,8 +2,8 @@
 // depot. Checks that a freed block is the next one handed out on its thread, that a
 // free into a full magazine keeps it as the spare and sends an older spare to the
 // depot, that memory freed on one thread serves another thread's allocations through
-// the depot (the cross-thread reuse it exists for), that a thread's full spares reach
-// the depot when it exits, that oversized frames bypass the cache, and that
+// the depot (the cross-thread reuse it exists for), that a thread's full magazines
+// reach the depot when it exits and a partly filled one does not, and that
 // release_cached_memory empties the depot. Under a sanitizer frames come from operator
 // new and there is no cache to check: the tests then skip.
 #include <cstddef>
@@ -85,10 +85,10 @@ TEST_F(FrameAllocator, BlocksFreedOnOneThreadServeAnotherThroughTheDepot) {
   std::vector<void*> blocks = allocate_many(kSize, 4 * kMagazine);
   const std::set<void*> produced(blocks.begin(), blocks.end());
   std::thread([&] { free_all(blocks, kSize); }).join();
-  // The consumer sent two full magazines to the depot while freeing, kept two, and at
-  // its exit sent its spare too (the loaded one went to tbbmalloc).
+  // The consumer sent two full magazines to the depot while freeing and kept two, both
+  // full, which it sent too when it exited.
   const std::size_t in_depot = depot_magazines(kSize);
-  EXPECT_EQ(in_depot, 3u);
+  EXPECT_EQ(in_depot, 4u);
   // This thread's magazines for the class are empty: its allocations come from the
   // depot, i.e. they are blocks the other thread freed.
   std::vector<void*> reused = allocate_many(kSize, kMagazine);
@@ -97,11 +97,11 @@ TEST_F(FrameAllocator, BlocksFreedOnOneThreadServeAnotherThroughTheDepot) {
   free_all(reused, kSize);
 }
 
-TEST_F(FrameAllocator, OversizedFramesBypassTheCache) {
-  constexpr std::size_t kLarge = FrameCache::kClasses * FrameCache::kGranule + 1;
-  auto blocks = allocate_many(kLarge, 3 * FrameCache::kMinMagazine);
-  free_all(blocks, kLarge);
-  EXPECT_EQ(depot_magazines(kLarge), 0u);
+TEST_F(FrameAllocator, AtExitFullMagazinesGoToTheDepotAndAPartlyFilledOneDoesNot) {
+  // Its full spare reaches the depot; the partly filled loaded one goes to tbbmalloc.
+  std::vector<void*> blocks = allocate_many(kSize, kMagazine + kMagazine / 2);
+  std::thread([&] { free_all(blocks, kSize); }).join();
+  EXPECT_EQ(depot_magazines(kSize), 1u);
 }
 
 TEST_F(FrameAllocator, ReleaseCachedMemoryEmptiesTheDepot) {

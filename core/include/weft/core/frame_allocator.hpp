@@ -29,9 +29,14 @@
 //     about 150 in the kernel).
 //   * release_cached_frames() empties the calling thread's magazines and the depot (the
 //     memory benchmark, and users after a burst, before measuring or to give memory back).
+//   * What is kept: a thread at most two magazines per class, 512 KiB (at least 64
+//     blocks), so 32 MiB if it used all 64 classes to the full; the depot at most 1 GiB.
 //   * The cache is plain thread-local data with a constant initialiser, so the fast path
 //     is a TLS-relative load; the object that returns the magazines at thread exit (the
-//     full spares to the depot, the rest to tbbmalloc) is touched only on the slow path.
+//     full ones to the depot, a partly filled one to tbbmalloc) is touched only on the
+//     slow path. A thread whose first frame is freed from a pthread-key destructor, after
+//     the thread-local destructors ran, keeps what it caches then (glibc runs no
+//     thread-local destructor registered that late): at most two magazines per class.
 //
 // Under a sanitizer, frames come from the global operator new instead: ThreadSanitizer
 // does not see the synchronisation inside tbbmalloc's cross-thread free lists (it would
