@@ -88,7 +88,7 @@ void RuntimeCore::push_injector(TaskHeader& task) {
   notify_one();
 }
 
-void notify_for_fork(RuntimeCore& runtime) noexcept { runtime.notify_one(); }
+void notify_after_push(RuntimeCore& runtime) noexcept { runtime.notify_one(); }
 
 void RuntimeCore::notify_one() {
   if (auto index = idle.worker_to_notify()) worker(*index).parker_.unpark();

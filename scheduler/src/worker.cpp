@@ -11,7 +11,6 @@
 namespace weft::detail {
 
 namespace {
-
 std::uint64_t xorshift(std::uint64_t& state) noexcept {
   state ^= state << 13;
   state ^= state >> 7;
@@ -180,14 +179,9 @@ void Worker::sleep_parked() {
 }
 
 void Worker::push_local(TaskHeader& task) {
-  // The wake-up rule of push_fork_job (scheduler/fork_job.hpp): the fenced protocol of
-  // idle.hpp when this push made the deque non-empty, else only a relaxed look at the
-  // idle counters (a stale one costs parallelism until the next push, never a task: we
-  // drain our own deque). A burst of spawns pays the fence once, not once a task.
-  const bool was_empty = deque_.push_reporting_empty(&task);
-  // Relaxed: the hint above; the fenced path re-reads properly.
-  if (was_empty || idle_wake_may_be_needed(runtime_.idle.state_word().load(std::memory_order_relaxed), runtime_.workers))
-    runtime_.notify_one();
+  // Always on this worker's own thread: tls_fork_queue names deque_ (scheduler/fork_job.hpp).
+  assert(tls_worker == this && "push_local: not on the worker's own thread");
+  push_to_own_deque(task);
 }
 
 void Worker::push_lifo(TaskHeader& task) {

@@ -16,10 +16,11 @@
 //     runs on that worker (tls_fork_queue is the calling thread's own).
 //   * A fork job is in at most one deque, once; whoever removes it (pop or steal) owns
 //     it: the gatherer's pop runs it inline, anyone else calls start().
-//   * push_fork_job wakes a parked worker only when one may be needed: always when the
-//     deque was empty (this push makes work visible, the protocol of idle.hpp with its
-//     fence), otherwise only if a relaxed look at the idle counters shows a sleeper and
-//     no searcher. A stale look costs parallelism until the next push, never
+//   * push_to_own_deque (for fork jobs, and for tasks the worker spawns or wakes) wakes
+//     a parked worker only when one may be needed: always when the deque was empty
+//     (this push makes work visible: the protocol of idle.hpp with its fence),
+//     otherwise only if a relaxed look at the idle counters shows a sleeper and no
+//     searcher. A stale look costs parallelism until the next push, never
 //     correctness: the owner drains its own deque.
 #include <atomic>
 #include <cstdint>
@@ -58,26 +59,31 @@ struct ForkQueue {
 // Set by each worker for its own thread; null elsewhere.
 inline constinit thread_local ForkQueue tls_fork_queue;
 
-// The slow path of push_fork_job: the fenced wake-up of idle.hpp.
-void notify_for_fork(RuntimeCore& runtime) noexcept;
+// The slow path of push_to_own_deque: the fenced wake-up of idle.hpp.
+void notify_after_push(RuntimeCore& runtime) noexcept;
 
 // The idle counters' layout (scheduler/src/idle.hpp): searching workers in the low 16
 // bits, unparked workers above. A wake-up may be needed when nobody searches and
-// somebody sleeps: Idle's own rule, shared with push_fork_job's relaxed look.
+// somebody sleeps: Idle's own rule, shared with push_to_own_deque's relaxed look.
 inline constexpr unsigned kIdleUnparkedShift = 16;
 inline constexpr std::uint32_t kIdleSearchingMask = (1u << kIdleUnparkedShift) - 1;
 inline bool idle_wake_may_be_needed(std::uint32_t idle_state, std::uint32_t workers) noexcept {
   return (idle_state & kIdleSearchingMask) == 0 && (idle_state >> kIdleUnparkedShift) < workers;
 }
 
-// On a worker only (a task's gather runs on one).
-inline void push_fork_job(ForkJob& job) {
+// A push onto the calling worker's own deque, waking a parked worker under the rule in
+// the ground rules above (a fork job, or a task the worker spawned or woke: a burst
+// pays the fence once). On a worker only.
+inline void push_to_own_deque(Runnable& item) {
   ForkQueue& queue = tls_fork_queue;
-  const bool was_empty = queue.deque->push_reporting_empty(&job);
+  const bool was_empty = queue.deque->push_reporting_empty(&item);
   // Relaxed: a hint (see the ground rules); the fenced path re-reads properly.
   if (was_empty || idle_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
-    notify_for_fork(*queue.runtime);
+    notify_after_push(*queue.runtime);
 }
+
+// On a worker only (a task's gather runs on one).
+inline void push_fork_job(ForkJob& job) { push_to_own_deque(job); }
 
 // Takes `job` back if it is still at the bottom of the calling worker's deque. Anything
 // else found there (a task spawned meanwhile) goes back where it was.
