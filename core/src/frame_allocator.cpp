@@ -94,20 +94,34 @@ Depot& depot() noexcept {
   return *instance;
 }
 
-// Empties a thread's magazines: the full ones to the depot (another thread can use
-// them), a partly filled loaded one to tbbmalloc.
-void drain(FrameCache& cache) noexcept {
+// Empties a thread's magazines. Full ones go to the depot (another thread can use
+// them) at thread exit, to tbbmalloc when memory is being given back; a partly filled
+// loaded one always goes to tbbmalloc.
+enum class FullMagazines { ToDepot, ToAllocator };
+void drain(FrameCache& cache, FullMagazines full) noexcept {
+  auto give_back = [full](std::size_t size_class, FreeBlock* magazine) {
+    if (full == FullMagazines::ToDepot)
+      depot().put(size_class, magazine);
+    else
+      Depot::free_list(magazine);
+  };
   for (std::size_t c = 0; c < FrameCache::kClasses; ++c) {
-    if (cache.counts[c] >= FrameCache::kUntouched) continue;
-    if (FreeBlock* spare = cache.spares[c]) depot().put(c, spare);
+    if (cache.counts[c] >= FrameCache::kUntouched) continue;  // nothing cached, or closed
+    if (FreeBlock* spare = cache.spares[c]) give_back(c, spare);
     cache.spares[c] = nullptr;
     if (cache.counts[c] == FrameCache::magazine_size(c))
-      depot().put(c, cache.heads[c]);
+      give_back(c, cache.heads[c]);
     else
       Depot::free_list(cache.heads[c]);
     cache.heads[c] = nullptr;
     cache.counts[c] = 0;
   }
+}
+
+void* allocate_or_throw(std::size_t size) {
+  void* block = scalable_malloc(size);
+  if (block == nullptr) throw std::bad_alloc();
+  return block;
 }
 
 // Returns the exiting thread's magazines. Its destructor runs at thread exit, after the
@@ -116,7 +130,7 @@ void drain(FrameCache& cache) noexcept {
 struct FrameCacheReturn {
   ~FrameCacheReturn() {
     FrameCache& cache = tls_frame_cache;
-    drain(cache);
+    drain(cache, FullMagazines::ToDepot);
     // A frame freed later on this thread (another thread_local's destructor) goes
     // straight to tbbmalloc (free_frame_slow), and none is cached again.
     for (std::uint32_t& count : cache.counts) count = FrameCache::kClosed;
@@ -135,11 +149,7 @@ void arm_exit_hook(FrameCache& cache, std::size_t size_class) {
 void* allocate_frame_slow(std::size_t size) {
   FrameCache& cache = tls_frame_cache;
   const std::size_t size_class = FrameCache::class_of(size);
-  if (size_class >= FrameCache::kClasses) {
-    void* frame = scalable_malloc(size);
-    if (frame == nullptr) throw std::bad_alloc();
-    return frame;
-  }
+  if (size_class >= FrameCache::kClasses) return allocate_or_throw(size);
   if (cache.counts[size_class] == FrameCache::kUntouched) arm_exit_hook(cache, size_class);
   // The loaded magazine is empty: load the spare, else a full one from the depot.
   FreeBlock* magazine = cache.spares[size_class];
@@ -152,9 +162,7 @@ void* allocate_frame_slow(std::size_t size) {
   }
   // The whole class size, also once the thread's cache is closed: the block may be
   // freed into another thread's magazine, where any request of its class may get it.
-  void* frame = scalable_malloc(FrameCache::class_size(size_class));
-  if (frame == nullptr) throw std::bad_alloc();
-  return frame;
+  return allocate_or_throw(FrameCache::class_size(size_class));
 }
 
 void free_frame_slow(void* frame, std::size_t size) noexcept {
@@ -164,14 +172,8 @@ void free_frame_slow(void* frame, std::size_t size) noexcept {
     scalable_free(frame);
     return;
   }
-  if (cache.counts[size_class] == FrameCache::kUntouched) {
-    arm_exit_hook(cache, size_class);
-    auto* block = static_cast<FreeBlock*>(frame);
-    block->next = nullptr;
-    cache.heads[size_class] = block;
-    cache.counts[size_class] = 1;
-    return;
-  }
+  // A first use leaves both magazines empty, and the steps below then only start one.
+  if (cache.counts[size_class] == FrameCache::kUntouched) arm_exit_hook(cache, size_class);
   // The loaded magazine is full: it becomes the spare (an older spare goes to the
   // depot), and the block starts a new one.
   if (FreeBlock* older = cache.spares[size_class]) depot().put(size_class, older);
@@ -183,15 +185,7 @@ void free_frame_slow(void* frame, std::size_t size) noexcept {
 }
 
 void release_cached_frames() noexcept {
-  FrameCache& cache = tls_frame_cache;
-  for (std::size_t c = 0; c < FrameCache::kClasses; ++c) {
-    if (cache.counts[c] >= FrameCache::kUntouched) continue;  // nothing cached, or closed
-    Depot::free_list(cache.spares[c]);
-    cache.spares[c] = nullptr;
-    Depot::free_list(cache.heads[c]);
-    cache.heads[c] = nullptr;
-    cache.counts[c] = 0;
-  }
+  drain(tls_frame_cache, FullMagazines::ToAllocator);
   depot().release_all();
   scalable_allocation_command(TBBMALLOC_CLEAN_ALL_BUFFERS, nullptr);
 }
