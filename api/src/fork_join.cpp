@@ -65,7 +65,7 @@ void start_fork_job(ForkJob& job) noexcept {
   child.promise->task_ = helper;
   auto link = std::make_unique<ForkChildLink>(join, index, *helper);
   ForkChildLink& raw_link = *link;
-  helper->completion_link = std::move(link);
+  helper->extras().completion_link = std::move(link);  // out of memory terminates: noexcept
   bool cancel_now;
   {
     std::lock_guard guard(slow.lock);

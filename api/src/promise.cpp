@@ -49,7 +49,7 @@ void publish_root_outcome(TaskHeader& task, std::exception_ptr failure) noexcept
       if (is_cancellation(failure, message)) {
         kind = Outcome::Cancelled;
         // Kept for the TaskCancelled its awaiters see; written before COMPLETE.
-        if (!message.empty()) task.outcome_message = std::make_unique<std::string>(std::move(message));
+        if (!message.empty()) task.extras().outcome_message = std::move(message);
       }
     } catch (...) {
       // Out of memory for the message: the outcome is still right, the message empty.

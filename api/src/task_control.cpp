@@ -11,7 +11,8 @@ namespace weft::detail {
 void throw_task_cancelled(TaskHeader& task) {
   // The message was kept when the task ended (PromiseBase::unhandled_exception, or the
   // worker for a task cancelled before its first run): no rethrow to read it.
-  throw TaskCancelled(task.outcome_message ? *task.outcome_message : std::string());
+  const TaskExtras* extras = task.find_extras();
+  throw TaskCancelled(extras != nullptr ? extras->outcome_message : std::string());
 }
 
 int task_cancelling(TaskHeader& task) {
@@ -27,7 +28,7 @@ int task_uncancel(TaskHeader& task) {
   if (task.cancelling == 0 && task.runtime != nullptr && !runtime_closed(*task.runtime) &&
       task.state.load(std::memory_order_relaxed).has(TaskStateWord::CANCEL_REQUESTED)) {
     task.state.take_cancel_request();
-    task.cancel_message.reset();
+    if (TaskExtras* extras = task.find_extras()) extras->cancel_message.clear();
   }
   return task.cancelling;
 }
@@ -52,7 +53,8 @@ struct StopCallbackLink final : CompletionLink {
 void attach_stop_token(TaskHeader& task, const std::stop_token& stop) {
   if (!stop.stop_possible()) return;
   // An already requested stop runs the callback here, before the task is queued.
-  task.completion_link = std::make_unique<StopCallbackLink>(stop, &task);
+  TaskExtras& extras = task.extras();
+  extras.completion_link = std::make_unique<StopCallbackLink>(stop, &task);
 }
 
 void throw_not_in_runtime() { throw NotInRuntime("weft::spawn: not called from a task; use Runtime::spawn"); }
@@ -80,13 +82,14 @@ std::stop_token stop_token() {
   weft::detail::TaskHeader& task = self("stop_token");
   std::stop_source source(std::nostopstate);
   bool stop_now = false;
+  weft::detail::TaskExtras& extras = task.extras();
   {
     std::lock_guard guard(task.cancel_lock);
-    if (!task.stop_source) {
-      task.stop_source = std::make_unique<std::stop_source>();
+    if (!extras.stop_source) {
+      extras.stop_source = std::make_unique<std::stop_source>();
       stop_now = task.ever_cancelled;  // cancelled before anyone asked for the token
     }
-    source = *task.stop_source;
+    source = *extras.stop_source;
   }
   if (stop_now) source.request_stop();
   return source.get_token();

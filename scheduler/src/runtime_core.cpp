@@ -97,7 +97,7 @@ void RuntimeCore::notify_one() {
 void RuntimeCore::complete(TaskHeader& task) {
   // A stop request from now on has nothing left to cancel; the callback's destructor
   // waits for one that is running on another thread.
-  task.completion_link.reset();
+  if (TaskExtras* extras = task.find_extras()) extras->completion_link.reset();
   registry.remove(task);
   // Acquire: pairs with the seq_cst store in shutdown(); a shutdown waiting for the
   // registry to empty is told under its mutex, so the wake-up cannot be lost.

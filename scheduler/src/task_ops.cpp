@@ -21,6 +21,9 @@ enum class Requester { User, Internal };
 bool register_cancel(TaskHeader& task, std::string_view message, Requester requester = Requester::User,
                      InternalCancel* mark = nullptr) {
   std::stop_source to_stop(std::nostopstate);
+  // Made before the lock (a message needs it): allocation under a spin lock would keep
+  // other cancellers spinning.
+  TaskExtras* extras = message.empty() ? task.find_extras() : &task.extras();
   {
     std::lock_guard guard(task.cancel_lock);
     TaskStateWord::Snapshot before = task.state.request_cancel();
@@ -30,10 +33,11 @@ bool register_cancel(TaskHeader& task, std::string_view message, Requester reque
       mark->was_pending = before.has(TaskStateWord::CANCEL_REQUESTED);
       mark->count_after = task.cancelling;
     }
-    if (!before.has(TaskStateWord::CANCEL_REQUESTED))
-      task.cancel_message = message.empty() ? nullptr : std::make_unique<std::string>(message);
+    if (!before.has(TaskStateWord::CANCEL_REQUESTED) && extras != nullptr) extras->cancel_message = message;
     if (requester == Requester::User) {
-      if (!task.ever_cancelled && task.stop_source) to_stop = *task.stop_source;
+      // Made under the lock we hold (this_task::stop_token), so seen if it exists.
+      if (extras == nullptr) extras = task.find_extras();
+      if (!task.ever_cancelled && extras != nullptr && extras->stop_source) to_stop = *extras->stop_source;
       task.ever_cancelled = true;
     }
   }
@@ -119,11 +123,12 @@ bool take_cancel_request(TaskHeader& task, std::string& message) {
   // Relaxed: the cancel lock orders this with request_cancel.
   if (!task.state.load(std::memory_order_relaxed).has(TaskStateWord::CANCEL_REQUESTED))
     return false;
-  message = task.cancel_message ? *task.cancel_message : std::string();
+  TaskExtras* extras = task.find_extras();
+  message = extras != nullptr ? extras->cancel_message : std::string();
   // While shutting down the request stays: every later suspension point throws too.
   if (!runtime_closed(*task.runtime)) {
     task.state.take_cancel_request();
-    task.cancel_message.reset();
+    if (extras != nullptr) extras->cancel_message.clear();
   }
   return true;
 }

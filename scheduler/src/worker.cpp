@@ -198,7 +198,11 @@ void Worker::run_task(TaskHeader& task) {
     take_cancel_request(task, message);
     // Kept for the TaskCancelled its awaiters see (failure stays null). Written before
     // COMPLETE, read after it.
-    if (!message.empty()) task.outcome_message = std::make_unique<std::string>(std::move(message));
+    try {
+      if (!message.empty()) task.extras().outcome_message = std::move(message);
+    } catch (...) {
+      // Out of memory for the message: the outcome is still right, the message empty.
+    }
     // Relaxed: published by the release in transition_to_complete.
     task.outcome.store(Outcome::Cancelled, std::memory_order_relaxed);
     runtime_.complete(task);

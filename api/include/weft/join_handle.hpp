@@ -151,7 +151,7 @@ class JoinAwaiter {
     std::string message;
     {
       std::lock_guard guard(self_.cancel_lock);
-      if (self_.cancel_message) message = *self_.cancel_message;
+      if (const TaskExtras* extras = self_.find_extras()) message = extras->cancel_message;
     }
     request_cancel(target_, message);
     return target_.state.load(std::memory_order_seq_cst).is_complete() &&

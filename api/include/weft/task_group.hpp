@@ -177,7 +177,7 @@ struct GroupState {
         // The body's own CancelledError (asyncio propagates it): abort, throw it at the end.
         body_cancelled = true;
         try {
-          if (member.outcome_message) body_message = *member.outcome_message;
+          if (const TaskExtras* extras = member.find_extras()) body_message = extras->outcome_message;
         } catch (...) {
           // Out of memory for the message: CancelledError without it.
         }
@@ -367,7 +367,8 @@ class TaskGroup {
       }
     } frame_guard{&header};
     detail::attach_stop_token(header, options.stop);
-    link->chained = std::move(header.completion_link);
+    detail::TaskExtras& extras = header.extras();
+    link->chained = std::move(extras.completion_link);
     link->member = &header;
     {
       std::lock_guard guard(group.mutex);
@@ -383,7 +384,7 @@ class TaskGroup {
       link->armed = true;
     }
     detail::ChildLink<T>* raw_link = link.get();
-    header.completion_link = std::move(link);
+    extras.completion_link = std::move(link);
     if (detail::submit_task(group.runtime, header) == detail::SubmitResult::Closed) {
       detail::TaskHeader* owner = nullptr;
       {

@@ -14,32 +14,52 @@ namespace weft {
 
 namespace detail {
 
+// A sleeping task costs its frame (bench/memory), and g++ keeps the awaitable and its
+// awaiter of a co_await in the frame for the whole suspension: both are laid out for
+// size. The awaiter is the timer and one 8-byte word: the duration (sleep_for) until
+// await_ready turns it into the deadline, or the deadline (sleep_until), or kYieldOnly.
+// Whether the wait was armed is whether the timer has a generation (never 0).
+template <bool Relative>
 class SleepAwaiter {
  public:
-  SleepAwaiter(TaskHeader& self, Clock::time_point deadline, std::uint64_t nanoseconds)
-      : deadline_(deadline), nanoseconds_(nanoseconds) {
+  SleepAwaiter(TaskHeader& self, std::chrono::nanoseconds duration) requires Relative : target_{.duration = duration} {
+    timer_.task = &self;
+  }
+  SleepAwaiter(TaskHeader& self, Clock::time_point deadline) requires(!Relative) : target_{.deadline = deadline} {
     timer_.task = &self;
   }
   SleepAwaiter(const SleepAwaiter&) = delete;
 
   bool await_ready() {
-    throw_if_cancel_pending(self());
-    yield_only_ = deadline_ <= runtime_clock(*self().runtime).now();
+    TaskHeader& self = this->self();
+    throw_if_cancel_pending(self);
+    const Clock::time_point now = runtime_clock(*self.runtime).now();
+    Clock::time_point deadline;
+    if constexpr (Relative)
+      deadline = now + std::chrono::duration_cast<Clock::duration>(target_.duration);
+    else
+      deadline = target_.deadline;
+    if (deadline <= now) {
+      target_.deadline = kYieldOnly;
+    } else {
+      target_.deadline = deadline;
+      // Here rather than in await_suspend, where `now` is gone; await_suspend follows.
+      self.set_awaiting(Awaiting::Sleep,
+                        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count()));
+    }
     return false;
   }
 
   bool await_suspend(std::coroutine_handle<> handle) {
     TaskHeader& self = this->self();
     self.resume_point = handle;
-    if (yield_only_) {
+    if (target_.deadline == kYieldOnly) {
       self.set_awaiting(Awaiting::Yield);
       yield_current(self);
       return true;
     }
-    self.set_awaiting(Awaiting::Sleep, nanoseconds_);
     timer_.generation = self.arm_wait();
-    armed_ = true;
-    timer_insert(*self.runtime, timer_, deadline_);
+    timer_insert(*self.runtime, timer_, target_.deadline);
     // The Dekker half of the task (core/wait_cell.hpp): a cancel that came after
     // await_ready's check is seen here; winning our own cell, we resume at once.
     return suspend_unless_cancelled(self, timer_.generation);
@@ -48,57 +68,61 @@ class SleepAwaiter {
   void await_resume() {
     TaskHeader& self = this->self();
     self.clear_awaiting();
-    if (armed_ && self.wait.status() == WaitCell::CANCELLED) {
+    if (armed() && self.wait.status() == WaitCell::CANCELLED) {
       timer_cancel(*self.runtime, timer_);  // before this frame may move on
       std::string message;
       if (take_cancel_request(self, message)) throw_cancelled(std::move(message));
       return;  // withdrawn (uncancel) in the meantime: the sleep just ends early
     }
-    if (yield_only_) throw_if_cancel_pending(self);
+    if (target_.deadline == kYieldOnly) throw_if_cancel_pending(self);
   }
 
  private:
+  static constexpr Clock::time_point kYieldOnly = Clock::time_point::min();
+
   // The sleeping task, kept in the timer (one pointer less in every sleeping frame).
   TaskHeader& self() const noexcept { return *timer_.task; }
+  bool armed() const noexcept { return timer_.generation != 0; }  // WaitCell::arm never returns 0
 
-  Clock::time_point deadline_;
-  std::uint64_t nanoseconds_;
+  union Target {
+    std::chrono::nanoseconds duration;  // Relative, until await_ready
+    Clock::time_point deadline;         // from await_ready on (or kYieldOnly), or !Relative
+  } target_;
   TimerWaiter timer_;
-  bool yield_only_ = false;
-  bool armed_ = false;
 };
+static_assert(sizeof(SleepAwaiter<true>) == 56, "SleepAwaiter: one word and the timer (see bench/memory)");
 
-// The awaitable sleep_for/sleep_until return; the deadline is fixed when it is awaited
-// (sleep_for) or given (sleep_until).
-class Sleep {
+// The awaitables sleep_for and sleep_until return: one word each. The deadline of
+// sleep_for is fixed when it is awaited.
+class SleepFor {
  public:
-  Sleep(std::chrono::nanoseconds duration) : relative_(true), duration_(duration) {}
-  Sleep(Clock::time_point deadline) : relative_(false), deadline_(deadline) {}
-
-  SleepAwaiter weft_awaiter(TaskHeader& self) const {
-    Clock::time_point now = runtime_clock(*self.runtime).now();
-    Clock::time_point deadline = relative_ ? now + std::chrono::duration_cast<Clock::duration>(duration_) : deadline_;
-    auto ns = deadline > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count() : 0;
-    return SleepAwaiter(self, deadline, static_cast<std::uint64_t>(ns));
-  }
+  explicit SleepFor(std::chrono::nanoseconds duration) : duration_(duration) {}
+  SleepAwaiter<true> weft_awaiter(TaskHeader& self) const { return SleepAwaiter<true>(self, duration_); }
 
  private:
-  bool relative_;
-  std::chrono::nanoseconds duration_{};
-  Clock::time_point deadline_{};
+  std::chrono::nanoseconds duration_;
+};
+
+class SleepUntil {
+ public:
+  explicit SleepUntil(Clock::time_point deadline) : deadline_(deadline) {}
+  SleepAwaiter<false> weft_awaiter(TaskHeader& self) const { return SleepAwaiter<false>(self, deadline_); }
+
+ private:
+  Clock::time_point deadline_;
 };
 
 }  // namespace detail
 
 template <class Rep, class Period>
-detail::Sleep sleep_for(std::chrono::duration<Rep, Period> duration) {
+detail::SleepFor sleep_for(std::chrono::duration<Rep, Period> duration) {
   // Saturate instead of overflowing: sleep_for(hours::max()) sleeps "forever".
   using ns = std::chrono::nanoseconds;
   if (duration >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(ns::max() / 2))
-    return detail::Sleep(ns::max() / 2);
-  return detail::Sleep(std::chrono::duration_cast<ns>(duration));
+    return detail::SleepFor(ns::max() / 2);
+  return detail::SleepFor(std::chrono::duration_cast<ns>(duration));
 }
 
-inline detail::Sleep sleep_until(Clock::time_point deadline) { return detail::Sleep(deadline); }
+inline detail::SleepUntil sleep_until(Clock::time_point deadline) { return detail::SleepUntil(deadline); }
 
 }  // namespace weft

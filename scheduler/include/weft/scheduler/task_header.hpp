@@ -16,10 +16,14 @@
 //     read-only afterwards.
 //   * `join` is written by the registering awaiter before it sets JOIN_WAITER (release)
 //     and read by the completer after it set COMPLETE (acquire).
-//   * `cancel_message` and `cancelling` are guarded by `cancel_lock`.
+//   * `cancelling` and `ever_cancelled` are guarded by `cancel_lock`.
 //   * `registry_*` are guarded by the lock of the registry shard the task is in.
 //   * `outcome` is written by the completer before COMPLETE (release), read by others
 //     after seeing COMPLETE (acquire).
+//   * The cold parts (a name, a cancel's message, a stop source, a completion link, a
+//     cancelled outcome's message) live in TaskExtras, made on first need: most tasks
+//     never need one, and every task pays its header (a sleeping one: bench/memory).
+//     Its fields keep the rules written beside them.
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
@@ -90,6 +94,26 @@ enum class Awaiting : std::uint8_t {
 };
 const char* awaiting_name(Awaiting what) noexcept;  // "sleep", "channel recv", ...; null for Nothing
 
+// The header's cold parts (see the ownership rules above). Made by TaskHeader::extras()
+// on first need, by whichever thread needs it first (installed by CAS), never replaced,
+// freed with the header.
+struct TaskExtras {
+  std::string cancel_message;                      // [cancel_lock] first undelivered request's ("" = none)
+  std::unique_ptr<std::stop_source> stop_source;   // [cancel_lock] this_task::stop_token(), made on demand
+  std::unique_ptr<CompletionLink> completion_link; // [spawn] set before the task is queued
+  std::string outcome_message;                     // with Outcome::Cancelled: written before COMPLETE
+
+  // The name given at spawn ([spawn], before the task is queued), or else "task-<id>",
+  // made on the first display_name() and installed by CAS (display_name is const and
+  // may run on several threads at once). Owned.
+  std::atomic<std::string*> name{nullptr};
+
+  TaskExtras() = default;
+  ~TaskExtras() { delete name.load(std::memory_order_relaxed); }  // Relaxed: the last owner
+  TaskExtras(const TaskExtras&) = delete;
+  TaskExtras& operator=(const TaskExtras&) = delete;
+};
+
 struct TaskHeader : Runnable {
   // The small fields first, packed behind Runnable's flag: a sleeping task costs its
   // header, so the header is laid out for size (bench/memory).
@@ -119,28 +143,37 @@ struct TaskHeader : Runnable {
   JoinSlot join;
   WaitForward* wait_forward = nullptr;   // [owner] for the current wait, see WaitForward
 
-  std::unique_ptr<std::string> cancel_message;   // [cancel_lock] first undelivered request's message
-  std::unique_ptr<std::stop_source> stop_source; // this_task::stop_token(), made on demand
-
-  std::unique_ptr<CompletionLink> completion_link;           // [spawn] set before the task is queued
-
   std::exception_ptr failure;                    // what escaped the body, set before COMPLETE
-  std::unique_ptr<std::string> outcome_message;  // with Outcome::Cancelled: its message (or null)
 
   TaskHeader* registry_prev = nullptr;
   TaskHeader* registry_next = nullptr;
 
   std::atomic<std::uint64_t> awaiting_argument{0};  // [owner writes] see Awaiting
 
-  // The name given at spawn ([spawn], before the task is queued), or else "task-<id>",
-  // made on the first display_name() and installed by CAS (display_name is const and
-  // may run on several threads at once). Owned; freed with the header.
-  mutable std::atomic<std::string*> name{nullptr};
+ private:
+  mutable std::atomic<TaskExtras*> extras_{nullptr};  // see TaskExtras
 
+ public:
   TaskHeader() noexcept : Runnable(false) {}
-  ~TaskHeader() { delete name.load(std::memory_order_relaxed); }  // Relaxed: the last owner
+  ~TaskHeader() { delete extras_.load(std::memory_order_relaxed); }  // Relaxed: the last owner
   TaskHeader(const TaskHeader&) = delete;
   TaskHeader& operator=(const TaskHeader&) = delete;
+
+  // The cold parts if someone made them, else null.
+  TaskExtras* find_extras() const noexcept {
+    // Acquire: pairs with the CAS in extras(), so the constructed object is seen.
+    return extras_.load(std::memory_order_acquire);
+  }
+  // The cold parts, made now if nobody has (may throw std::bad_alloc).
+  TaskExtras& extras() const {
+    if (TaskExtras* existing = find_extras()) return *existing;
+    auto made = std::make_unique<TaskExtras>();
+    TaskExtras* expected = nullptr;
+    // acq_rel: publishes our object; on failure, acquire the winner's.
+    if (extras_.compare_exchange_strong(expected, made.get(), std::memory_order_acq_rel, std::memory_order_acquire))
+      return *made.release();
+    return *expected;
+  }
 
   void set_awaiting(Awaiting what, std::uint64_t argument = 0) noexcept {
     // Relaxed: introspection is a racy snapshot by contract.
@@ -157,6 +190,7 @@ struct TaskHeader : Runnable {
 
   // The task's name: the one given at spawn, else "task-<id>" (allocated on first use).
   std::string_view display_name() const {
+    std::atomic<std::string*>& name = extras().name;
     // Acquire: pairs with the release CAS below (or the queue hand-off of a given name).
     if (const std::string* given = name.load(std::memory_order_acquire)) return *given;
     auto made = std::make_unique<std::string>("task-" + std::to_string(id));
@@ -169,14 +203,16 @@ struct TaskHeader : Runnable {
   // At spawn, before the task is queued: the user's name (an empty one means none).
   void set_name(std::string given) {
     if (given.empty()) return;
-    delete name.exchange(new std::string(std::move(given)), std::memory_order_relaxed);  // Relaxed: not yet shared
+    auto made = std::make_unique<std::string>(std::move(given));
+    // Relaxed: not yet shared.
+    delete extras().name.exchange(made.release(), std::memory_order_relaxed);
   }
 
   void clear_awaiting() noexcept { awaiting.store(Awaiting::Nothing, std::memory_order_relaxed); }
 };
 
 // A sleeping task costs its header and its frame (bench/memory): the header stays within
-// tbbmalloc's 192-byte size class (the next one is 224).
-static_assert(sizeof(TaskHeader) <= 192, "TaskHeader grew past 192 bytes: see bench/memory");
+// tbbmalloc's 160-byte size class (the next one is 192).
+static_assert(sizeof(TaskHeader) <= 160, "TaskHeader grew past 160 bytes: see bench/memory");
 
 }  // namespace weft::detail
