@@ -1,13 +1,11 @@
-// Out-of-line parts of the promise: the cold paths (cancellation delivery, failure
-// classification), kept out of every user's translation unit.
+// Out-of-line parts of the promise: the cold paths (failure classification, a root's
+// outcome), kept out of every user's translation unit.
 #include <cstring>
 #include <typeinfo>
 
 #include <weft/detail/promise.hpp>
 
 namespace weft::detail {
-
-void throw_cancelled(std::string message) { throw CancelledError(std::move(message)); }
 
 // Whether `failure` is a CancelledError (any derived type), and its message. Cancelling
 // is common (timeouts, shutdown), and a throw costs about a microsecond, so weft's own

@@ -8,11 +8,11 @@
 
 namespace weft::detail {
 
-void throw_task_cancelled(TaskHeader& task) {
-  // The message was kept when the task ended (PromiseBase::unhandled_exception, or the
-  // worker for a task cancelled before its first run): no rethrow to read it.
+std::string cancelled_message(const TaskHeader& task) {
+  // The message was kept when the task ended (publish_root_outcome, or the worker for a
+  // task cancelled before its first run): no rethrow to read it.
   const TaskExtras* extras = task.find_extras();
-  throw TaskCancelled(extras != nullptr ? extras->outcome_message : std::string());
+  return extras != nullptr ? extras->outcome_message : std::string();
 }
 
 int task_cancelling(TaskHeader& task) {

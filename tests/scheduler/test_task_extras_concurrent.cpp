@@ -189,7 +189,9 @@ TEST(TaskExtrasConcurrent, StopTokenMadeWhileOthersCancelIsAlwaysStopped) {
     ASSERT_TRUE(cancelled) << "task " << i;
     ASSERT_NE(stopped[i].load(), 0) << "task " << i << ": CancelledError with an unstopped token";
     // A body that started always reaches its sleep, where the cancel is delivered.
-    if (after_start[i]) ASSERT_EQ(stopped[i].load(), 1) << "task " << i;
+    if (after_start[i]) {
+      ASSERT_EQ(stopped[i].load(), 1) << "task " << i;
+    }
     if (stopped[i].load() == 1) ++ran;
   }
   std::cout << "[   INFO   ] " << ran << " of " << kTasks << " bodies ran before their cancel" << std::endl;

@@ -26,9 +26,13 @@ class JoinHandle;
 
 namespace detail {
 
-// The failure or cancellation of a completed task, as its awaiter sees it.
-[[noreturn]] void throw_task_cancelled(TaskHeader& task);
-inline void rethrow_task_failure(TaskHeader& task) {
+// The failure or cancellation of a completed task, as its awaiter sees it. The throws
+// are forced inline for the reason given at throw_cancelled.
+std::string cancelled_message(const TaskHeader& task);  // the message a cancelled task ended with
+[[noreturn, gnu::always_inline]] inline void throw_task_cancelled(TaskHeader& task) {
+  throw TaskCancelled(cancelled_message(task));
+}
+[[gnu::always_inline]] inline void rethrow_task_failure(TaskHeader& task) {
   // Acquire: the caller saw COMPLETE; the outcome was written before it.
   switch (task.outcome.load(std::memory_order_acquire)) {
     case Outcome::Cancelled:
