@@ -252,8 +252,9 @@ class WorkStealingDeque {
     const std::unique_ptr<std::atomic<T>[]> slots;
   };
 
-  // Owner only, from push(). Returns the new current buffer.
-  Buffer* grow(Buffer* old, std::int64_t t, std::int64_t b) {
+  // Owner only, from push(). Returns the new current buffer. Kept out of line: push is
+  // inlined where fork-join children are queued, and growing is rare.
+  [[gnu::noinline, gnu::cold]] Buffer* grow(Buffer* old, std::int64_t t, std::int64_t b) {
     assert(old == buffers_.back().get() && "owner invariant: the current buffer is the newest");
     auto bigger = std::make_unique<Buffer>(old->capacity * 2);
     // t may be stale (thieves moved on): copying already-taken slots is harmless.
