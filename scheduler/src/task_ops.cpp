@@ -21,9 +21,21 @@ enum class Requester { User, Internal };
 bool register_cancel(TaskHeader& task, std::string_view message, Requester requester = Requester::User,
                      InternalCancel* mark = nullptr) {
   std::stop_source to_stop(std::nostopstate);
-  // Made before the lock (a message needs it): allocation under a spin lock would keep
-  // other cancellers spinning.
-  TaskExtras* extras = message.empty() ? task.find_extras() : &task.extras();
+  // The message's copy and the extras are made before the lock (allocation under a spin
+  // lock keeps other cancellers spinning), and out of memory costs only the message: the
+  // request itself is always registered (callers forward requests along chains of awaits
+  // and have taken references for that).
+  std::string text;
+  TaskExtras* extras = task.find_extras();
+  // Relaxed: a hint that spares a finished task the allocation; the lock decides.
+  if (!message.empty() && !task.state.load(std::memory_order_relaxed).is_complete()) {
+    try {
+      text.assign(message);
+      extras = &task.extras();
+    } catch (...) {
+      text.clear();
+    }
+  }
   {
     std::lock_guard guard(task.cancel_lock);
     TaskStateWord::Snapshot before = task.state.request_cancel();
@@ -33,7 +45,8 @@ bool register_cancel(TaskHeader& task, std::string_view message, Requester reque
       mark->was_pending = before.has(TaskStateWord::CANCEL_REQUESTED);
       mark->count_after = task.cancelling;
     }
-    if (!before.has(TaskStateWord::CANCEL_REQUESTED) && extras != nullptr) extras->cancel_message = message;
+    // A move: no allocation under the lock.
+    if (!before.has(TaskStateWord::CANCEL_REQUESTED) && extras != nullptr) extras->cancel_message = std::move(text);
     if (requester == Requester::User) {
       // Made under the lock we hold (this_task::stop_token), so seen if it exists.
       if (extras == nullptr) extras = task.find_extras();
@@ -199,7 +212,7 @@ std::string format_duration(std::uint64_t ns) {
 TaskInfo describe_task(const TaskHeader& task) {
   TaskInfo info;
   info.id = task.id;
-  info.name = std::string(task.display_name());
+  info.name = task.name_copy();
   info.parent = task.parent;
   info.spawned_file = task.spawned_file;
   info.spawned_line = task.spawned_line;

@@ -1,12 +1,20 @@
 #include "timer_driver.hpp"
 
+#include <type_traits>
+
 namespace weft::detail {
+
+static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>, "ticks are counted in nanoseconds");
 
 std::uint64_t TimerDriver::deadline_tick(Clock::time_point deadline) const {
   if (deadline <= origin_) return 0;
-  auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - origin_).count();
+  // Unsigned: the distance is below 2^64 even from a negative origin to
+  // time_point::max() (sleep_until(max): "forever"), where the signed one overflows.
+  const std::uint64_t since = static_cast<std::uint64_t>(deadline.time_since_epoch().count()) -
+                              static_cast<std::uint64_t>(origin_.time_since_epoch().count());
+  const auto tick = static_cast<std::uint64_t>(tick_.count());
   // Ceil: the first tick at or after the deadline, so a timer never fires early.
-  return static_cast<std::uint64_t>((since + tick_.count() - 1) / tick_.count());
+  return since / tick + (since % tick != 0 ? 1 : 0);
 }
 
 std::uint64_t TimerDriver::now_tick() const {

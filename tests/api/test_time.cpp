@@ -2,8 +2,10 @@
 // deterministic: a sleep ends exactly when the clock reaches its deadline (not before),
 // auto-advance jumps an idle runtime to the next deadline (an hour-long sleep finishes
 // at once), a cancel wakes a sleeper immediately and removes its timer, a non-positive
-// duration or a past time point is a plain yield, tasks() shows "sleep <duration>", and
-// on the steady clock a sleep never ends before its duration.
+// duration or a past time point is a plain yield, sleep_until(time_point::max()) sleeps
+// "forever" (also from a clock that starts before the epoch) and is still cancellable,
+// tasks() shows "sleep <duration>", and on the steady clock a sleep never ends before
+// its duration.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -118,6 +120,26 @@ TEST(Time, NonPositiveDurationsAndPastTimePointsYield) {
     co_return 4;
   };
   EXPECT_EQ(rt.block_on(body()), 4);  // never advanced, yet it finishes
+}
+
+TEST(Time, SleepUntilTheEndOfTimeNeverEndsByItselfAndIsCancellable) {
+  // Starting before the epoch: the distance to time_point::max() does not fit a signed
+  // count of nanoseconds (the tick computation must not overflow).
+  weft::ManualClock clock(weft::ManualClock::time_point{} - 1h);
+  weft::Runtime rt({.workers = 1, .clock = &clock});
+  std::atomic<bool> woke{false};
+  auto sleeper = [&]() -> Task<void> {
+    co_await weft::sleep_until(weft::ManualClock::time_point::max());
+    woke = true;
+  };
+  auto handle = rt.spawn(sleeper());
+  wait_until_awaiting(rt, handle.id(), "sleep");
+  clock.advance(24h * 365 * 100);  // a century later
+  wait_until_awaiting(rt, handle.id(), "sleep");
+  EXPECT_FALSE(woke.load());
+  EXPECT_TRUE(handle.cancel());
+  EXPECT_TRUE(weft::test::join_cancelled(rt, handle));
+  EXPECT_FALSE(woke.load());
 }
 
 TEST(Time, ACancelPendingBeforeTheSleepIsDeliveredWithoutSleeping) {

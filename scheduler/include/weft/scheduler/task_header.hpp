@@ -200,6 +200,14 @@ struct TaskHeader : Runnable {
       return *made.release();
     return *expected;
   }
+  // The name as a string, without making the extras of an unnamed task (Runtime::tasks()
+  // and dump() list every task: they must not add the extras to each).
+  std::string name_copy() const {
+    if (const TaskExtras* extras = find_extras())
+      // Acquire: as in display_name.
+      if (const std::string* given = extras->name.load(std::memory_order_acquire)) return *given;
+    return "task-" + std::to_string(id);
+  }
   // At spawn, before the task is queued: the user's name (an empty one means none).
   void set_name(std::string given) {
     if (given.empty()) return;
