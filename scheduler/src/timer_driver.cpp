@@ -20,8 +20,10 @@ std::uint64_t TimerDriver::deadline_tick(Clock::time_point deadline) const {
 std::uint64_t TimerDriver::now_tick() const {
   Clock::time_point now = clock_.now();
   if (now <= origin_) return 0;
-  auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(now - origin_).count();
-  return static_cast<std::uint64_t>(since / tick_.count());
+  // Unsigned, as in deadline_tick: a ManualClock may be moved anywhere.
+  const std::uint64_t since = static_cast<std::uint64_t>(now.time_since_epoch().count()) -
+                              static_cast<std::uint64_t>(origin_.time_since_epoch().count());
+  return since / static_cast<std::uint64_t>(tick_.count());
 }
 
 void TimerDriver::publish_next() noexcept {

@@ -64,7 +64,13 @@ class TimerDriver {
   std::optional<Clock::time_point> next_deadline() const {
     std::uint64_t next = next_tick_.load(std::memory_order_acquire);
     if (next == NONE) return std::nullopt;
-    return origin_ + tick_ * static_cast<std::int64_t>(next);
+    // Saturating, in unsigned arithmetic: the tick of sleep_until(time_point::max())
+    // lies past the last representable time point.
+    const auto tick = static_cast<std::uint64_t>(tick_.count());
+    const auto origin = static_cast<std::uint64_t>(origin_.time_since_epoch().count());
+    const std::uint64_t room = static_cast<std::uint64_t>(Clock::time_point::max().time_since_epoch().count()) - origin;
+    if (next > room / tick) return Clock::time_point::max();
+    return Clock::time_point(Clock::duration(static_cast<Clock::duration::rep>(origin + next * tick)));
   }
 
   // The driver role: the worker that parks until the earliest deadline.

@@ -30,6 +30,8 @@
 
 #include <weft/weft.hpp>
 
+#include "test_seed.hpp"
+
 namespace {
 
 using weft::CancelledError;
@@ -44,19 +46,7 @@ constexpr int kTasks = 2000;
 #endif
 constexpr unsigned kWorkers = 4;
 
-std::uint64_t test_seed() {
-  std::uint64_t seed = 0;
-  if (const char* fixed = std::getenv("WEFT_TEST_SEED")) {
-    seed = std::strtoull(fixed, nullptr, 10);
-  } else {
-    std::random_device device;
-    seed = (static_cast<std::uint64_t>(device()) << 32) ^ device();
-  }
-  std::cout << "[   SEED   ] " << ::testing::UnitTest::GetInstance()->current_test_info()->name()
-            << " WEFT_TEST_SEED=" << seed << std::endl;
-  ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  return seed;
-}
+using weft::test::test_seed;
 
 std::vector<int> shuffled(int n, std::mt19937_64& rng) {
   std::vector<int> order(n);

@@ -26,6 +26,8 @@
 #include <weft/channel.hpp>
 #include <weft/weft.hpp>
 
+#include "test_seed.hpp"
+
 namespace {
 
 using weft::CancelledError;
@@ -34,19 +36,7 @@ using weft::ChannelClosed;
 using weft::JoinHandle;
 using weft::Task;
 
-std::uint64_t test_seed() {
-  std::uint64_t seed = 0;
-  if (const char* fixed = std::getenv("WEFT_TEST_SEED")) {
-    seed = std::strtoull(fixed, nullptr, 10);
-  } else {
-    std::random_device device;
-    seed = (static_cast<std::uint64_t>(device()) << 32) ^ device();
-  }
-  std::cout << "[   SEED   ] " << ::testing::UnitTest::GetInstance()->current_test_info()->name()
-            << " WEFT_TEST_SEED=" << seed << std::endl;
-  ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  return seed;
-}
+using weft::test::test_seed;
 
 template <class T>
 void wait_done(const JoinHandle<T>& handle) {

@@ -32,6 +32,7 @@
 #include <weft/weft.hpp>
 
 #include "test_scale.hpp"
+#include "test_seed.hpp"
 
 namespace {
 
@@ -70,17 +71,7 @@ Task<std::string> ending_of(Gather gather) {
   co_return "no error";
 }
 
-// A seed from WEFT_SEED if set, else a fresh one; printed either way.
-std::uint64_t test_seed() {
-  std::uint64_t seed;
-  if (const char* env = std::getenv("WEFT_SEED"))
-    seed = std::strtoull(env, nullptr, 0);
-  else
-    seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
-  std::printf("[ seed     ] WEFT_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  return seed;
-}
+using weft::test::test_seed;
 
 // Counts the objects held in child frames: constructions against destructions, and
 // per child id how many times its cleanup ran.

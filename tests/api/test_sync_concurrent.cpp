@@ -25,6 +25,7 @@
 #include <weft/weft.hpp>
 
 #include "test_scale.hpp"
+#include "test_seed.hpp"
 
 namespace {
 
@@ -33,12 +34,7 @@ using weft::JoinHandle;
 using weft::Task;
 using weft::TaskCancelled;
 
-std::uint64_t test_seed() {
-  if (const char* env = std::getenv("WEFT_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  std::uint64_t seed = std::random_device{}();
-  std::cout << "WEFT_TEST_SEED=" << seed << "\n";
-  return seed;
-}
+using weft::test::test_seed;
 
 // Two threads cancel random tasks of `ids` until `stop`.
 class CancelStorm {

@@ -26,7 +26,8 @@
 
 #include <weft/weft.hpp>
 
-#include "../support/test_scale.hpp"
+#include "test_scale.hpp"
+#include "test_seed.hpp"
 
 namespace {
 
@@ -39,18 +40,7 @@ using weft::TaskCancelled;
 constexpr std::size_t kTasks = weft::test::scaled(2000);
 constexpr int kThreads = 4;
 
-std::uint64_t test_seed() {
-  std::uint64_t seed = 0;
-  if (const char* fixed = std::getenv("WEFT_TEST_SEED")) {
-    seed = std::strtoull(fixed, nullptr, 10);
-  } else {
-    std::random_device device;
-    seed = (static_cast<std::uint64_t>(device()) << 32) ^ device();
-  }
-  std::cout << "[   SEED   ] " << ::testing::UnitTest::GetInstance()->current_test_info()->name()
-            << " WEFT_TEST_SEED=" << seed << std::endl;
-  return seed;
-}
+using weft::test::test_seed;
 
 // Sleeps on a clock nobody advances: only a cancel ends it.
 Task<void> sleeper(std::atomic<std::size_t>* asleep) {

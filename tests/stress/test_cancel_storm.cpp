@@ -38,6 +38,7 @@
 #include <weft/weft.hpp>
 
 #include "test_scale.hpp"
+#include "test_seed.hpp"
 
 namespace {
 
@@ -46,10 +47,7 @@ using weft::JoinHandle;
 using weft::Task;
 using weft::TaskCancelled;
 
-std::uint64_t test_seed() {
-  if (const char* fixed = std::getenv("WEFT_TEST_SEED")) return std::strtoull(fixed, nullptr, 10);
-  return std::random_device{}();
-}
+using weft::test::test_seed;
 
 enum Mode : int {
   kValue = 0,      // returns its index
@@ -114,7 +112,6 @@ struct Plan {
 TEST(CancelStorm, TasksSleepingAwaitingEachOtherAndCancelledFromThreeThreads) {
   const std::uint64_t seed = test_seed();
   SCOPED_TRACE("WEFT_TEST_SEED=" + std::to_string(seed));
-  std::cout << "[ seed     ] WEFT_TEST_SEED=" << seed << std::endl;
   const std::size_t n = weft::test::scaled(10'000);
 
   // The plan.

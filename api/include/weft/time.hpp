@@ -5,6 +5,7 @@
 // plain yield (still a suspension point).
 #include <chrono>
 #include <cstdint>
+#include <type_traits>
 
 #include <weft/clock.hpp>
 #include <weft/detail/promise.hpp>
@@ -44,8 +45,11 @@ class SleepAwaiter {
     } else {
       target_.deadline = deadline;
       // Here rather than in await_suspend, where `now` is gone; await_suspend follows.
-      self.set_awaiting(Awaiting::Sleep,
-                        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count()));
+      // Unsigned: deadline > now, but the distance may not fit a signed count
+      // (sleep_until(time_point::max()) on a clock that reads before the epoch).
+      static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
+      self.set_awaiting(Awaiting::Sleep, static_cast<std::uint64_t>(deadline.time_since_epoch().count()) -
+                                             static_cast<std::uint64_t>(now.time_since_epoch().count()));
     }
     return false;
   }
