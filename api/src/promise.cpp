@@ -46,8 +46,7 @@ void publish_root_outcome(TaskHeader& task, std::exception_ptr failure) noexcept
       std::string message;
       if (is_cancellation(failure, message)) {
         kind = Outcome::Cancelled;
-        // Kept for the TaskCancelled its awaiters see; written before COMPLETE.
-        if (!message.empty()) task.extras().outcome_message = std::move(message);
+        task.keep_outcome_message(std::move(message));
       }
     } catch (...) {
       // Out of memory for the message: the outcome is still right, the message empty.

@@ -26,18 +26,20 @@ bool register_cancel(TaskHeader& task, std::string_view message, Requester reque
   // request itself is always registered (callers forward requests along chains of awaits
   // and have taken references for that).
   std::string text;
-  TaskExtras* extras = task.find_extras();
   // Relaxed: a hint that spares a finished task the allocation; the lock decides.
   if (!message.empty() && !task.state.load(std::memory_order_relaxed).is_complete()) {
     try {
       text.assign(message);
-      extras = &task.extras();
+      (void)task.extras();
     } catch (...) {
       text.clear();
     }
   }
   {
     std::lock_guard guard(task.cancel_lock);
+    // Ours if made above; a stop source made by this_task::stop_token() is made under
+    // this lock, so it is seen too. Null: no message to keep and nothing to stop.
+    TaskExtras* const extras = task.find_extras();
     TaskStateWord::Snapshot before = task.state.request_cancel();
     if (before.is_complete()) return false;
     ++task.cancelling;
@@ -48,8 +50,6 @@ bool register_cancel(TaskHeader& task, std::string_view message, Requester reque
     // A move: no allocation under the lock.
     if (!before.has(TaskStateWord::CANCEL_REQUESTED) && extras != nullptr) extras->cancel_message = std::move(text);
     if (requester == Requester::User) {
-      // Made under the lock we hold (this_task::stop_token), so seen if it exists.
-      if (extras == nullptr) extras = task.find_extras();
       if (!task.ever_cancelled && extras != nullptr && extras->stop_source) to_stop = *extras->stop_source;
       task.ever_cancelled = true;
     }

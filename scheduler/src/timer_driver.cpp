@@ -1,17 +1,10 @@
 #include "timer_driver.hpp"
 
-#include <type_traits>
-
 namespace weft::detail {
-
-static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>, "ticks are counted in nanoseconds");
 
 std::uint64_t TimerDriver::deadline_tick(Clock::time_point deadline) const {
   if (deadline <= origin_) return 0;
-  // Unsigned: the distance is below 2^64 even from a negative origin to
-  // time_point::max() (sleep_until(max): "forever"), where the signed one overflows.
-  const std::uint64_t since = static_cast<std::uint64_t>(deadline.time_since_epoch().count()) -
-                              static_cast<std::uint64_t>(origin_.time_since_epoch().count());
+  const std::uint64_t since = nanoseconds_after(deadline, origin_);
   const auto tick = static_cast<std::uint64_t>(tick_.count());
   // Ceil: the first tick at or after the deadline, so a timer never fires early.
   return since / tick + (since % tick != 0 ? 1 : 0);
@@ -20,10 +13,7 @@ std::uint64_t TimerDriver::deadline_tick(Clock::time_point deadline) const {
 std::uint64_t TimerDriver::now_tick() const {
   Clock::time_point now = clock_.now();
   if (now <= origin_) return 0;
-  // Unsigned, as in deadline_tick: a ManualClock may be moved anywhere.
-  const std::uint64_t since = static_cast<std::uint64_t>(now.time_since_epoch().count()) -
-                              static_cast<std::uint64_t>(origin_.time_since_epoch().count());
-  return since / static_cast<std::uint64_t>(tick_.count());
+  return nanoseconds_after(now, origin_) / static_cast<std::uint64_t>(tick_.count());
 }
 
 void TimerDriver::publish_next() noexcept {

@@ -67,9 +67,9 @@ class TimerDriver {
     // Saturating, in unsigned arithmetic: the tick of sleep_until(time_point::max())
     // lies past the last representable time point.
     const auto tick = static_cast<std::uint64_t>(tick_.count());
+    if (next > nanoseconds_after(Clock::time_point::max(), origin_) / tick) return Clock::time_point::max();
+    // Fits: origin + next * tick <= max (the sum is taken modulo 2^64, then read back).
     const auto origin = static_cast<std::uint64_t>(origin_.time_since_epoch().count());
-    const std::uint64_t room = static_cast<std::uint64_t>(Clock::time_point::max().time_since_epoch().count()) - origin;
-    if (next > room / tick) return Clock::time_point::max();
     return Clock::time_point(Clock::duration(static_cast<Clock::duration::rep>(origin + next * tick)));
   }
 

@@ -196,13 +196,7 @@ void Worker::run_task(TaskHeader& task) {
     // request becomes the message its awaiters see.
     std::string message;
     take_cancel_request(task, message);
-    // Kept for the TaskCancelled its awaiters see (failure stays null). Written before
-    // COMPLETE, read after it.
-    try {
-      if (!message.empty()) task.extras().outcome_message = std::move(message);
-    } catch (...) {
-      // Out of memory for the message: the outcome is still right, the message empty.
-    }
+    task.keep_outcome_message(std::move(message));  // failure stays null
     // Relaxed: published by the release in transition_to_complete.
     task.outcome.store(Outcome::Cancelled, std::memory_order_relaxed);
     runtime_.complete(task);

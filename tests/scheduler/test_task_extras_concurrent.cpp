@@ -26,6 +26,7 @@
 
 #include <weft/weft.hpp>
 
+#include "runtime_helpers.hpp"
 #include "test_scale.hpp"
 #include "test_seed.hpp"
 
@@ -35,7 +36,6 @@ using namespace std::chrono_literals;
 using weft::CancelledError;
 using weft::JoinHandle;
 using weft::Task;
-using weft::TaskCancelled;
 
 constexpr std::size_t kTasks = weft::test::scaled(2000);
 constexpr int kThreads = 4;
@@ -98,17 +98,7 @@ TEST(TaskExtrasConcurrent, FirstUseFromSeveralThreadsMakesOneExtras) {
     bool any_message = false;
     for (int t = 0; t < kThreads; ++t) any_message = any_message || plans[t][i].with_message;
     std::string message;
-    bool cancelled = false;
-    auto joiner = [&]() -> Task<void> {
-      try {
-        co_await handles[i];
-      } catch (const TaskCancelled& error) {
-        cancelled = true;
-        message = error.message();
-      }
-    };
-    rt.block_on(joiner());
-    ASSERT_TRUE(cancelled) << "task " << i;
+    ASSERT_TRUE(weft::test::join_cancelled(rt, handles[i], &message)) << "task " << i;
     // The first registered request's message is kept; which thread came first is the
     // race. A request without a message that came first leaves none.
     if (!message.empty()) {
@@ -167,16 +157,7 @@ TEST(TaskExtrasConcurrent, StopTokenMadeWhileOthersCancelIsAlwaysStopped) {
 
   std::size_t ran = 0;
   for (std::size_t i = 0; i < kTasks; ++i) {
-    bool cancelled = false;
-    auto joiner = [&]() -> Task<void> {
-      try {
-        co_await handles[i];
-      } catch (const TaskCancelled&) {
-        cancelled = true;
-      }
-    };
-    rt.block_on(joiner());
-    ASSERT_TRUE(cancelled) << "task " << i;
+    ASSERT_TRUE(weft::test::join_cancelled(rt, handles[i])) << "task " << i;
     ASSERT_NE(stopped[i].load(), 0) << "task " << i << ": CancelledError with an unstopped token";
     // A body that started always reaches its sleep, where the cancel is delivered.
     if (after_start[i]) {

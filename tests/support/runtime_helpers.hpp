@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the api tests: waiting (on a condition, not on time) until a task
 // has reached a given suspension point, and joining a task from outside the runtime.
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -19,13 +20,15 @@ inline void wait_until_awaiting(const Runtime& rt, TaskId id, std::string_view w
   }
 }
 
-// Awaits the handle from outside the runtime: true if the task ended cancelled.
+// Awaits the handle from outside the runtime: true if the task ended cancelled (then
+// `message`, if given, receives its TaskCancelled's message).
 template <class T>
-bool join_cancelled(Runtime& rt, JoinHandle<T>& handle) {
+bool join_cancelled(Runtime& rt, JoinHandle<T>& handle, std::string* message = nullptr) {
   auto joiner = [&]() -> Task<bool> {
     try {
       co_await handle;
-    } catch (const TaskCancelled&) {
+    } catch (const TaskCancelled& error) {
+      if (message != nullptr) *message = error.message();
       co_return true;
     }
     co_return false;

@@ -5,7 +5,6 @@
 // plain yield (still a suspension point).
 #include <chrono>
 #include <cstdint>
-#include <type_traits>
 
 #include <weft/clock.hpp>
 #include <weft/detail/promise.hpp>
@@ -45,11 +44,7 @@ class SleepAwaiter {
     } else {
       target_.deadline = deadline;
       // Here rather than in await_suspend, where `now` is gone; await_suspend follows.
-      // Unsigned: deadline > now, but the distance may not fit a signed count
-      // (sleep_until(time_point::max()) on a clock that reads before the epoch).
-      static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
-      self.set_awaiting(Awaiting::Sleep, static_cast<std::uint64_t>(deadline.time_since_epoch().count()) -
-                                             static_cast<std::uint64_t>(now.time_since_epoch().count()));
+      self.set_awaiting(Awaiting::Sleep, nanoseconds_after(deadline, now));
     }
     return false;
   }
@@ -74,8 +69,7 @@ class SleepAwaiter {
     self.clear_awaiting();
     if (armed() && self.wait.status() == WaitCell::CANCELLED) {
       timer_cancel(*self.runtime, timer_);  // before this frame may move on
-      std::string message;
-      if (take_cancel_request(self, message)) throw_cancelled(std::move(message));
+      throw_if_cancel_pending(self);
       return;  // withdrawn (uncancel) in the meantime: the sleep just ends early
     }
     if (target_.deadline == kYieldOnly) throw_if_cancel_pending(self);

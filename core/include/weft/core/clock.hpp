@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace weft::detail {
@@ -29,6 +30,16 @@ class Clock {
   virtual ~Clock() = default;
   virtual time_point now() const = 0;
 };
+
+static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>, "time is counted in nanoseconds");
+
+// The distance from `earlier` to `later` (later >= earlier) in nanoseconds, unsigned:
+// it fits even where the signed difference overflows (time_point::max() seen from a
+// clock that reads before the epoch: sleep_until(max) means "forever").
+inline std::uint64_t nanoseconds_after(Clock::time_point later, Clock::time_point earlier) noexcept {
+  return static_cast<std::uint64_t>(later.time_since_epoch().count()) -
+         static_cast<std::uint64_t>(earlier.time_since_epoch().count());
+}
 
 class SteadyClock final : public Clock {
  public:

@@ -200,6 +200,15 @@ struct TaskHeader : Runnable {
       return *made.release();
     return *expected;
   }
+  // Before COMPLETE: the message a cancelled task ended with, for the TaskCancelled its
+  // awaiters see. Out of memory leaves it empty (the outcome itself stays right).
+  void keep_outcome_message(std::string message) noexcept {
+    if (message.empty()) return;
+    try {
+      extras().outcome_message = std::move(message);
+    } catch (...) {
+    }
+  }
   // The name as a string, without making the extras of an unnamed task (Runtime::tasks()
   // and dump() list every task: they must not add the extras to each).
   std::string name_copy() const {
