@@ -18,9 +18,16 @@ enum class Requester { User, Internal };
 
 // Counts a request and keeps the first undelivered one's message. False if complete.
 // `mark`, if given, learns what an internal request met (see InternalCancel).
+//
+// A user's request stops the task's stop token (this_task::stop_token()) *before* it
+// becomes visible: the task may take a pending request at any suspension point, and
+// several cancellers race, so a stop requested after registering (by whichever
+// canceller came first) could come after the task's CancelledError. request_stop runs
+// user callbacks (which may cancel this very task), so it runs outside the lock: a
+// canceller that finds an unstopped token under the lock stops it, then tries again.
+// A token made after the registration is stopped by its maker (ever_cancelled).
 bool register_cancel(TaskHeader& task, std::string_view message, Requester requester = Requester::User,
                      InternalCancel* mark = nullptr) {
-  std::stop_source to_stop(std::nostopstate);
   // The message's copy and the extras are made before the lock (allocation under a spin
   // lock keeps other cancellers spinning), and out of memory costs only the message: the
   // request itself is always registered (callers forward requests along chains of awaits
@@ -35,28 +42,35 @@ bool register_cancel(TaskHeader& task, std::string_view message, Requester reque
       text.clear();
     }
   }
-  {
-    std::lock_guard guard(task.cancel_lock);
-    // Ours if made above; a stop source made by this_task::stop_token() is made under
-    // this lock, so it is seen too. Null: no message to keep and nothing to stop.
-    TaskExtras* const extras = task.find_extras();
-    TaskStateWord::Snapshot before = task.state.request_cancel();
-    if (before.is_complete()) return false;
-    ++task.cancelling;
-    if (mark != nullptr) {
-      mark->was_pending = before.has(TaskStateWord::CANCEL_REQUESTED);
-      mark->count_after = task.cancelling;
+  for (;;) {
+    std::stop_source to_stop(std::nostopstate);
+    {
+      std::lock_guard guard(task.cancel_lock);
+      // Ours if made above; a stop source made by this_task::stop_token() is made under
+      // this lock, so it is seen too. Null: no message to keep and nothing to stop.
+      TaskExtras* const extras = task.find_extras();
+      // Relaxed: the completer does not take this lock; request_cancel below decides.
+      if (requester == Requester::User && extras != nullptr && extras->stop_source &&
+          !extras->stop_source->stop_requested() && !task.state.load(std::memory_order_relaxed).is_complete()) {
+        to_stop = *extras->stop_source;
+      } else {
+        TaskStateWord::Snapshot before = task.state.request_cancel();
+        if (before.is_complete()) return false;
+        ++task.cancelling;
+        if (mark != nullptr) {
+          mark->was_pending = before.has(TaskStateWord::CANCEL_REQUESTED);
+          mark->count_after = task.cancelling;
+        }
+        // A move: no allocation under the lock.
+        if (!before.has(TaskStateWord::CANCEL_REQUESTED) && extras != nullptr) extras->cancel_message = std::move(text);
+        if (requester == Requester::User) task.ever_cancelled = true;
+        return true;
+      }
     }
-    // A move: no allocation under the lock.
-    if (!before.has(TaskStateWord::CANCEL_REQUESTED) && extras != nullptr) extras->cancel_message = std::move(text);
-    if (requester == Requester::User) {
-      if (!task.ever_cancelled && extras != nullptr && extras->stop_source) to_stop = *extras->stop_source;
-      task.ever_cancelled = true;
-    }
+    // Returns with stop_requested() true (the bit is set before the callbacks run, by
+    // us or by whoever came first), so the next turn registers.
+    to_stop.request_stop();
   }
-  // Outside the lock: request_stop runs the token's callbacks, which are user code.
-  if (to_stop.stop_possible()) to_stop.request_stop();
-  return true;
 }
 
 // The canceller won `task`'s wait `generation` and the wait forwards: instead of ending
