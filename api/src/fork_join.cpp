@@ -129,7 +129,10 @@ void ForkJoin::fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<Ta
   if (slow.inline_active && !on_inline_chain && !slow.owner_marked) {
     slow.owner_marked = true;
     // Internal: the owner's stop token stays as it was (the mark is withdrawn in
-    // finish, a stop could not be), and no user stop callback runs under our lock.
+    // finish, a stop could not be), and the owner's stop callbacks do not run under
+    // our lock. Those of deeper tasks may: if the owner waits in a nested gather, that
+    // gather's hook cancels its helpers from here, and a helper's stop token runs its
+    // callbacks (which, as std::stop_callback's must, should not block).
     try {
       slow.mark = request_internal_cancel(owner_);
     } catch (...) {

@@ -13,14 +13,22 @@
 //     work, so waking another would only add contention.
 //   * A searcher that finds work leaves the search; if it was the last searcher and
 //     more work is visible, it wakes another worker.
-//   * A worker parks only after transition_worker_to_parked. If it was the last
-//     searcher it looks at every queue once more and wakes a worker if any holds work.
+//   * A worker parks only after transition_worker_to_parked. If nobody searches once it
+//     is counted parked (it was the last searcher, or it was not searching and nobody
+//     else was), it looks at every queue once more and wakes a worker if any holds work.
 //
-// Why no wake-up is lost: the pusher does [push; seq_cst fence; load state] and the
-// last searcher does [seq_cst RMW on state; seq_cst fence; look at the queues]. By the
-// fences' total order one of them sees the other: either the pusher sees no searcher
-// and wakes a sleeper, or the last searcher sees the work. A worker that is neither
-// searching nor asleep is busy and will search before it parks.
+// Why no wake-up is lost: the pusher does [push; seq_cst fence; load state] and a
+// worker that stops searching or parks does [seq_cst RMW on state; seq_cst fence; look
+// at the queues]. By the fences' total order one of them sees the other: either the
+// pusher sees the new state (no searcher, one more sleeper) and wakes a sleeper, or the
+// worker sees the work. A pusher that saw a searcher relies on that searcher, which
+// looks at the queues again when it stops. A pusher that saw nobody searching and
+// everyone unparked wakes nobody, and relies on the next worker to park: that one looks
+// again even if it never searched. It may not have: the cap on searchers refuses a
+// worker out of work when half the workers search already, and it then goes straight
+// to park. (Before this rule, a worker so refused in the runtime's first moments parked
+// without looking while the other, having pushed a fork-join child, waited for a thief:
+// the child sat in the busy worker's deque with the only thief asleep.)
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -71,15 +79,16 @@ class Idle {
     return searching(prev) == 1;
   }
 
-  // The worker goes to sleep. Returns true if it was the last searcher (it must then
-  // look at the queues once more).
+  // The worker goes to sleep. Returns true if nobody searches any more (it was the last
+  // searcher, or it was not searching and nobody was): it must then look at the queues
+  // once more (see the essay).
   bool transition_worker_to_parked(unsigned worker, bool was_searching) {
     std::lock_guard guard(lock_);
     std::uint32_t dec = ONE_UNPARKED | (was_searching ? ONE_SEARCHING : 0);
     // seq_cst: the Dekker pair with worker_to_notify (see the essay).
     std::uint32_t prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
     sleepers_.push_back(worker);
-    return was_searching && searching(prev) == 1;
+    return searching(prev) == (was_searching ? 1u : 0u);
   }
 
   // After a wake-up: true if this worker was taken off the sleeper list by a notifier

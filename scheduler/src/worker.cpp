@@ -121,11 +121,12 @@ bool Worker::any_work_visible() {
 }
 
 void Worker::park() {
-  const bool last_searcher = runtime_.idle.transition_worker_to_parked(index_, searching_);
+  const bool nobody_searches = runtime_.idle.transition_worker_to_parked(index_, searching_);
   searching_ = false;
-  if (last_searcher) {
-    // Orders the RMW in transition_worker_to_parked before the queue reads below;
-    // pairs with the fence in Idle::worker_to_notify (see idle.hpp).
+  if (nobody_searches) {
+    // A pusher that saw us unparked woke nobody: look once more (idle.hpp). Orders the
+    // RMW in transition_worker_to_parked before the queue reads below; pairs with the
+    // fence in Idle::worker_to_notify. The worker notified may be this one.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (any_work_visible()) runtime_.notify_one();
   }
