@@ -1,5 +1,5 @@
 // Out-of-line parts of the promise: the cold paths (failure classification, a root's
-// outcome), kept out of every user's translation unit.
+// failure), kept out of every user's translation unit.
 #include <cstring>
 #include <typeinfo>
 
@@ -38,22 +38,19 @@ bool is_cancellation(const std::exception_ptr& failure, std::string& message) {
   }
 }
 
-void publish_root_outcome(TaskHeader& task, std::exception_ptr failure) noexcept {
-  Outcome kind = Outcome::Value;
-  if (failure) {
-    kind = Outcome::Exception;
-    try {
-      std::string message;
-      if (is_cancellation(failure, message)) {
-        kind = Outcome::Cancelled;
-        task.keep_outcome_message(std::move(message));
-      }
-    } catch (...) {
-      // Out of memory for the message: the outcome is still right, the message empty.
+void publish_root_failure(TaskHeader& task, std::exception_ptr failure) noexcept {
+  Outcome kind = Outcome::Exception;
+  try {
+    std::string message;
+    if (is_cancellation(failure, message)) {
       kind = Outcome::Cancelled;
+      task.keep_outcome_message(std::move(message));
     }
-    task.failure = std::move(failure);
+  } catch (...) {
+    // Out of memory for the message: the outcome is still right, the message empty.
+    kind = Outcome::Cancelled;
   }
+  task.failure = std::move(failure);
   // Relaxed: published with the completion (release in transition_to_complete), which
   // the worker makes once the coroutine has reached its final suspension.
   task.outcome.store(kind, std::memory_order_relaxed);

@@ -9,7 +9,7 @@
 namespace weft::detail {
 
 std::string cancelled_message(const TaskHeader& task) {
-  // The message was kept when the task ended (publish_root_outcome, or the worker for a
+  // The message was kept when the task ended (publish_root_failure, or the worker for a
   // task cancelled before its first run): no rethrow to read it.
   const TaskExtras* extras = task.find_extras();
   return extras != nullptr ? extras->outcome_message : std::string();

@@ -41,7 +41,7 @@ JoinHandle<T> spawn_on(RuntimeCore& runtime, Task<T>&& task, SpawnOptions&& opti
                        const char* file, unsigned line) {
   if (!task.valid()) throw InvalidStateError("weft: spawn of an empty Task");
   TaskHeader& header = adopt_task(std::move(task));
-  header.set_name(std::move(options.name));
+  if (!options.name.empty()) header.set_name(std::move(options.name));
   header.spawned_file = file;
   header.spawned_line = line;
   // Before the task is queued: a token already stopped cancels it before its first run.

@@ -198,9 +198,21 @@ class ForkParent {
 // Whether `failure` is a CancelledError (any derived type), and its message.
 bool is_cancellation(const std::exception_ptr& failure, std::string& message);
 
-// A spawned coroutine's end, published into its header for the scheduler and the
-// JoinHandle: the outcome, the failure, a cancellation's message.
-void publish_root_outcome(TaskHeader& task, std::exception_ptr failure) noexcept;
+// A spawned coroutine's end that was a failure, published into its header for the
+// scheduler and the JoinHandle: the outcome, the failure, a cancellation's message.
+void publish_root_failure(TaskHeader& task, std::exception_ptr failure) noexcept;
+
+// A spawned coroutine's end. A value is the common end of every spawned task: one
+// store here, without a call; a failure goes out of line.
+inline void publish_root_outcome(TaskHeader& task, std::exception_ptr& failure) noexcept {
+  if (failure) {
+    publish_root_failure(task, std::move(failure));
+    return;
+  }
+  // Relaxed: published with the completion (release in transition_to_complete), which
+  // the worker makes once the coroutine has reached its final suspension.
+  task.outcome.store(Outcome::Value, std::memory_order_relaxed);
+}
 
 class PromiseBase {
  public:
@@ -227,7 +239,7 @@ class PromiseBase {
       PromiseBase& promise = self.promise();
       if (promise.continuation_) return promise.continuation_;
       if (promise.fork_parent_ != nullptr) return promise.fork_parent_->child_ended(promise);
-      publish_root_outcome(*promise.task_, std::move(promise.failure_));
+      publish_root_outcome(*promise.task_, promise.failure_);
       return std::noop_coroutine();
     }
     void await_resume() noexcept {}
