@@ -116,6 +116,15 @@ class Idle {
     return false;
   }
 
+  // A parked worker to hand the timer-driver role to, if any. It stays on the sleeper
+  // list and counted parked: unparked, it finds itself not notified, parks again and
+  // takes the role (Worker::sleep_parked). The oldest sleeper: notifies take the newest.
+  std::optional<unsigned> any_sleeper() {
+    std::lock_guard guard(lock_);
+    if (sleepers_.empty()) return std::nullopt;
+    return sleepers_.front();
+  }
+
   // Every worker is parked (Relaxed: a hint for auto-advance, re-checked by its caller).
   bool all_parked() const { return unparked(state_.load(std::memory_order_relaxed)) == 0; }
 

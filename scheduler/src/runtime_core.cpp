@@ -66,7 +66,19 @@ void RuntimeCore::on_clock_advanced() noexcept {
 
 void RuntimeCore::wake_timer_driver() noexcept {
   int holder = timers.role_holder();
-  if (holder >= 0) worker(static_cast<unsigned>(holder)).parker_.unpark();
+  if (holder >= 0) {
+    worker(static_cast<unsigned>(holder)).parker_.unpark();
+    return;
+  }
+  // No driver: the parked workers sleep without a timeout. One of them must re-arm.
+  // (The idle lock orders this against a worker that parks now: either we see it on
+  // the sleeper list, or its look at timers.pending() sees our insert.)
+  if (auto sleeper = idle.any_sleeper()) worker(*sleeper).parker_.unpark();
+}
+
+void RuntimeCore::ensure_timer_driver() noexcept {
+  if (!timers.pending() || timers.role_holder() >= 0) return;
+  if (auto sleeper = idle.any_sleeper()) worker(*sleeper).parker_.unpark();
 }
 
 void RuntimeCore::schedule(TaskHeader& task, bool fresh) {

@@ -61,6 +61,8 @@ class RuntimeCore final : public ClockListener {
   // Time moved (a ManualClock): parked workers look at the timers again.
   void on_clock_advanced() noexcept override;
   void wake_timer_driver() noexcept;
+  // Timers pending and nobody holds the driver role: wake a parked worker to take it.
+  void ensure_timer_driver() noexcept;
   // With a ManualClock in auto-advance mode: may the idle runtime jump the clock?
   bool auto_advancing() const noexcept { return manual_clock != nullptr && manual_clock->auto_advance(); }
 

@@ -131,7 +131,13 @@ void Worker::park() {
     if (any_work_visible()) runtime_.notify_one();
   }
   // With auto-advance, the last worker to park may be what lets the clock jump.
-  if (runtime_.auto_advancing()) runtime_.wake_timer_driver();
+  if (runtime_.auto_advancing()) {
+    // Our RMW on the idle word (transition_worker_to_parked) before the look at the
+    // role; pairs with the fence in sleep_parked between taking the role and its look
+    // at all_parked() (store buffering: either we see the driver or it sees us parked).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    runtime_.wake_timer_driver();
+  }
   for (;;) {
     // Acquire: pairs with the release store in RuntimeCore::shutdown.
     if (runtime_.stopping.load(std::memory_order_acquire)) {
@@ -144,7 +150,9 @@ void Worker::park() {
     // a runnable task). If another worker fired them first, we simply park again.
     if (runtime_.timers.due()) {
       if (!runtime_.idle.unpark_self(index_)) searching_ = true;
+      // What we woke runs here: if timers remain, a parked worker must drive them.
       runtime_.timers.fire_due();
+      runtime_.ensure_timer_driver();
       return;
     }
     sleep_parked();
@@ -164,10 +172,14 @@ void Worker::sleep_parked() {
   // The driver: sleep until the earliest deadline (re-read after taking the role: an
   // insert that lowered it before we took the role had nobody to wake).
   if (auto deadline = timers.exact_next_deadline()) {
+    // Auto-advance only: our CAS taking the role before the look at the idle word;
+    // pairs with the fence in park() between the last parker's RMW on that word and
+    // its look at the role (a store-buffering pair: one of the two sees the other).
+    const bool may_jump = runtime_.manual_clock != nullptr && runtime_.manual_clock->auto_advance();
+    if (may_jump) std::atomic_thread_fence(std::memory_order_seq_cst);
     if (runtime_.manual_clock == nullptr) {
       parker_.park_until(*deadline);
-    } else if (runtime_.manual_clock->auto_advance() && runtime_.idle.all_parked() &&
-               !any_work_visible()) {
+    } else if (may_jump && runtime_.idle.all_parked() && !any_work_visible()) {
       // Every task is blocked: time jumps to the next deadline (the loop fires it).
       runtime_.manual_clock->advance_to(*deadline);
     } else {
