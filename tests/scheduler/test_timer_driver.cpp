@@ -11,13 +11,14 @@
 // handed on that happens about when the timer is due; without it, never, until the
 // test's give-up (10 s). The timers are on the steady clock, because a ManualClock's
 // advance() wakes every worker and hides the loss; the sleeps are what is tested, and
-// nothing waits on time to synchronise (one pause arranges an interleaving, see there).
+// nothing waits on time to synchronise.
 // The outcome does not depend on the timing: the give-up only bounds a failing run. On
 // a build that loses the role, both failed in every run tried (3 of 3 each).
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <thread>
 
 #include <weft/weft.hpp>
@@ -38,6 +39,17 @@ bool compute_until(const std::atomic<bool>& woke) {
   const auto give_up = Steady::now() + kGiveUp;
   while (!woke.load(std::memory_order_acquire))
     if (Steady::now() > give_up) return false;
+  return true;
+}
+
+// White-box: waits until the runtime's idle counters (scheduler/src/idle.hpp, read
+// through the pointer each worker keeps in tls_fork_queue) count no unparked worker.
+bool wait_until_all_parked(const std::atomic<std::uint32_t>& idle_counters) {
+  const auto give_up = Steady::now() + kGiveUp;
+  while ((idle_counters.load(std::memory_order_acquire) >> weft::detail::kIdleUnparkedShift) != 0) {
+    if (Steady::now() > give_up) return false;
+    std::this_thread::yield();
+  }
   return true;
 }
 
@@ -78,18 +90,20 @@ TEST(TimerDriver, ATimerInsertedWithNoDriverWakesAnIdleWorkerToDriveIt) {
     std::atomic<bool> s_woke{false};
     // B waits for the event, then computes on the worker that set it (the woken task
     // runs where it was woken, after the setter suspends).
+    std::atomic<const std::atomic<std::uint32_t>*> idle_counters{nullptr};
     auto b = [&]() -> Task<bool> {
+      idle_counters.store(weft::detail::tls_fork_queue.idle_state, std::memory_order_release);
       co_await go.wait();
       co_return compute_until(s_woke);
     };
     weft::JoinHandle<bool> computing = rt.spawn(b());
     weft::test::wait_until_awaiting(rt, computing.id(), "event");
-    // Not a synchronisation (the test passes without it when the role is handed on):
-    // it lets the worker that ran B park before S comes, so that S runs on the other
-    // one and B then computes there. Otherwise the worker still awake usually takes S,
-    // and the one a notify woke for S parks after S's insert and drives it, which
-    // would hide a lost role.
-    std::this_thread::sleep_for(20ms);
+    // Both workers asleep before S comes, so that S runs on one of them and B then
+    // computes there while the other stays parked. Otherwise the worker still awake
+    // usually takes S, and the one a notify woke for S parks after S's insert and
+    // drives it, which would hide a lost role. (The test passes either way when the
+    // role is handed on.)
+    ASSERT_TRUE(wait_until_all_parked(*idle_counters.load(std::memory_order_acquire))) << "round " << round;
     // No timer is pending, so no worker holds the driver role when S sleeps.
     auto s = [&]() -> Task<void> {
       go.set();
