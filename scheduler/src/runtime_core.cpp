@@ -66,18 +66,20 @@ void RuntimeCore::on_clock_advanced() noexcept {
 
 void RuntimeCore::wake_timer_driver() noexcept {
   int holder = timers.role_holder();
-  if (holder >= 0) {
+  if (holder >= 0)
     worker(static_cast<unsigned>(holder)).parker_.unpark();
-    return;
-  }
-  // No driver: the parked workers sleep without a timeout. One of them must re-arm.
-  // (The idle lock orders this against a worker that parks now: either we see it on
-  // the sleeper list, or its look at timers.pending() sees our insert.)
-  if (auto sleeper = idle.any_sleeper()) worker(*sleeper).parker_.unpark();
+  else
+    wake_a_sleeper_to_drive();
 }
 
 void RuntimeCore::ensure_timer_driver() noexcept {
-  if (!timers.pending() || timers.role_holder() >= 0) return;
+  if (timers.pending() && timers.role_holder() < 0) wake_a_sleeper_to_drive();
+}
+
+void RuntimeCore::wake_a_sleeper_to_drive() noexcept {
+  // No driver: the parked workers sleep without a timeout. One of them must re-arm.
+  // (The idle lock orders this against a worker that parks now: either we see it on
+  // the sleeper list, or its look at timers.pending() sees the pending timers.)
   if (auto sleeper = idle.any_sleeper()) worker(*sleeper).parker_.unpark();
 }
 

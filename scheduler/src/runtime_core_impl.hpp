@@ -63,6 +63,8 @@ class RuntimeCore final : public ClockListener {
   void wake_timer_driver() noexcept;
   // Timers pending and nobody holds the driver role: wake a parked worker to take it.
   void ensure_timer_driver() noexcept;
+  // Unparks one sleeper, which, not notified, parks again and takes the free role.
+  void wake_a_sleeper_to_drive() noexcept;
   // With a ManualClock in auto-advance mode: may the idle runtime jump the clock?
   bool auto_advancing() const noexcept { return manual_clock != nullptr && manual_clock->auto_advance(); }
 
