@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B of two weft_bench binaries on a noisy machine: runs BASE then NEW, ROUNDS times,
 # alternating (so both see the same phases of the machine's noise), and prints the
-# median real time of each benchmark for both and the change in percent.
+# median real time of each benchmark, and of each of its counters, for both and the
+# change in percent.
 #   tools/bench_ab.sh BASE_BENCH NEW_BENCH FILTER [ROUNDS=5]
 # e.g. build the old commit in a worktree:
 #   git worktree add /tmp/old <commit> && cmake -S /tmp/old -B /tmp/old-build -G Ninja \
@@ -22,20 +23,36 @@ done
 python3 - "$out" "$rounds" <<'PY'
 import json, statistics, sys, collections
 folder, rounds = sys.argv[1], int(sys.argv[2])
+# Google Benchmark's own fields; every other number in a row is a user counter.
+OWN = {"family_index", "per_family_instance_index", "repetitions", "repetition_index",
+       "threads", "iterations", "real_time", "cpu_time"}
 def load(side):
-    times = collections.defaultdict(list)
+    rows = collections.defaultdict(lambda: collections.defaultdict(list))
+    units = {}
     for i in range(1, rounds + 1):
         for b in json.load(open(f"{folder}/{side}.{i}.json"))["benchmarks"]:
-            if b.get("run_type", "iteration") == "iteration" and "error_occurred" not in b:
-                times[b["name"]].append((b["real_time"], b["time_unit"]))
-    return times
-base, new = load("base"), load("new")
-width = max((len(k) for k in base), default=10)
-print(f"{'benchmark':{width}s} {'base':>12s} {'new':>12s} {'change':>8s}")
-for name, samples in base.items():
+            if b.get("run_type", "iteration") != "iteration" or "error_occurred" in b:
+                continue
+            units[b["name"]] = b["time_unit"]
+            rows[b["name"]]["real_time"].append(b["real_time"])
+            for key, value in b.items():
+                if key not in OWN and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    rows[b["name"]][key].append(value)
+    return rows, units
+(base, units), (new, _) = load("base"), load("new")
+lines = []
+for name, fields in base.items():
     if name not in new: continue
-    unit = samples[0][1]
-    b = statistics.median(t for t, _ in samples)
-    n = statistics.median(t for t, _ in new[name])
-    print(f"{name:{width}s} {b:10.2f}{unit:>2s} {n:10.2f}{unit:>2s} {100 * (n / b - 1):+7.1f}%")
+    for field, samples in fields.items():
+        if field not in new[name]: continue
+        label = name if field == "real_time" else f"  {field}"
+        unit = units[name] if field == "real_time" else ""
+        b = statistics.median(samples)
+        n = statistics.median(new[name][field])
+        change = f"{100 * (n / b - 1):+7.1f}%" if b else "      -"
+        lines.append((label, f"{b:10.2f}{unit:>2s}", f"{n:10.2f}{unit:>2s}", change))
+width = max((len(l[0]) for l in lines), default=10)
+print(f"{'benchmark (counters indented)':{width}s} {'base':>12s} {'new':>12s} {'change':>8s}")
+for label, b, n, change in lines:
+    print(f"{label:{width}s} {b} {n} {change}")
 PY

@@ -24,12 +24,54 @@ void TimerDriver::publish_next() noexcept {
   stale_ = false;
 }
 
-std::optional<Clock::time_point> TimerDriver::exact_next_deadline() {
-  {
-    std::lock_guard guard(mutex_);
-    if (stale_) publish_next();
+Clock::time_point TimerDriver::time_of_tick(std::uint64_t tick) const noexcept {
+  // Saturating, in unsigned arithmetic: the tick of sleep_until(time_point::max())
+  // lies past the last representable time point.
+  const auto tick_ns = static_cast<std::uint64_t>(tick_.count());
+  if (tick > nanoseconds_after(Clock::time_point::max(), origin_) / tick_ns) return Clock::time_point::max();
+  // Fits: origin + tick * tick_ns <= max (the sum is taken modulo 2^64, then read back).
+  const auto origin = static_cast<std::uint64_t>(origin_.time_since_epoch().count());
+  return Clock::time_point(Clock::duration(static_cast<Clock::duration::rep>(origin + tick * tick_ns)));
+}
+
+std::optional<std::uint64_t> TimerDriver::exact_next_tick() {
+  if (stale_) publish_next();
+  std::uint64_t next = next_tick_.load(std::memory_order_relaxed);  // Relaxed: under mutex_
+  if (next == NONE) return std::nullopt;
+  return next;
+}
+
+TimerDriver::DriverArm TimerDriver::arm_driver() {
+  std::lock_guard guard(mutex_);
+  DriverArm arm;
+  std::optional<std::uint64_t> next = exact_next_tick();
+  if (!next) return arm;
+  arm.deadline = time_of_tick(*next);
+  // Ask the deputy to re-arm once (deputy_tick_ 0 until it does) if it would wake more
+  // than a grace after this deadline: it armed before an insert lowered the earliest.
+  const std::uint64_t backup = *next > NONE - deputy_grace_ticks_ ? NONE : *next + deputy_grace_ticks_;
+  if (deputy_ >= 0 && deputy_tick_ != 0 && deputy_tick_ > backup) {
+    arm.deputy_to_rearm = deputy_;
+    deputy_tick_ = 0;
   }
-  return next_deadline();
+  return arm;
+}
+
+std::optional<Clock::time_point> TimerDriver::arm_deputy(unsigned worker) {
+  std::lock_guard guard(mutex_);
+  if (deputy_ >= 0) return std::nullopt;
+  std::optional<std::uint64_t> next = exact_next_tick();
+  if (!next) return std::nullopt;
+  deputy_ = static_cast<int>(worker);
+  deputy_tick_ = *next > NONE - 1 - deputy_grace_ticks_ ? NONE - 1 : *next + deputy_grace_ticks_;
+  return time_of_tick(deputy_tick_);
+}
+
+void TimerDriver::disarm_deputy(unsigned worker) {
+  std::lock_guard guard(mutex_);
+  if (deputy_ != static_cast<int>(worker)) return;
+  deputy_ = -1;
+  deputy_tick_ = NONE;
 }
 
 bool TimerDriver::insert(TimerWaiter& waiter, Clock::time_point deadline) {

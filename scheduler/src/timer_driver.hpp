@@ -19,7 +19,7 @@
 //     costs one wake-up that finds nothing due, never a late timer. Recomputing it at
 //     every cancel would cost a scan of the earliest slot each time the earliest entry
 //     goes, quadratic for a million sleepers cancelled in deadline order. The driver
-//     asks for the exact value (exact_next_deadline) before it parks.
+//     asks for the exact value (arm_driver) before it parks.
 //   * Who fires: any worker whose loop finds a timer due (checked every few dozen
 //     tasks and before parking), and the one parked worker that holds the driver role,
 //     which parks until the earliest deadline instead of indefinitely. An insert that
@@ -34,10 +34,28 @@
 //         on the same way if timers remain (ensure_timer_driver).
 //     The idle lock orders the hand-off against a worker that parks at that moment:
 //     either the hand-off sees it on the sleeper list, or it sees the timers pending.
-//     Left open: a driver that a notify picks for new work leaves the role empty until
-//     it parks again. Handing it on there (or passing over the driver in the notify)
-//     put a futex wake on the path of wake-ups: cancel latency from outside went from
-//     12 to 39 µs (medians of 9 alternating runs, 2 workers, a slow phase of the VM).
+//   * The third way, a notify that picks the driver for new work, is covered by a
+//     *deputy*: one other parked worker that, while timers are pending, parks until the
+//     earliest deadline plus a grace (deputy_grace: two ticks, at least 1 ms) instead of
+//     indefinitely. While the driver sleeps the deputy only ever wakes after it, finds
+//     the timer fired (the earliest deadline moved on) and parks again: at most one
+//     wake-up per grace period, none while no timer is pending. When the notified
+//     driver computes, the deputy fires the timer a grace late (plus its wake-up) and, parking
+//     again, becomes the driver. Handing the role on at the notify instead put a futex
+//     wake on the path of every wake-up: cancel latency from outside went from 12 to
+//     39 µs (medians of 9 alternating runs, 2 workers, a slow phase of the VM); so did
+//     passing over the driver in the notify (it wakes an older sleeper than the newest).
+//   * The deputy backs up the driver's deadline, not an older, later one: the driver is
+//     woken by every insert that lowers the earliest deadline, and when it re-arms
+//     (arm_driver) for a deadline more than a grace before the deputy's wake-up, it
+//     unparks the deputy, which re-arms too. The deputy's fields are guarded by the
+//     mutex, so arming and re-arming are ordered with the inserts and each other.
+//   * A deputy that wakes to find a timer due fires it, as any parked worker would; it
+//     may have beaten a driver that was about to. The deputy is an idle worker, so this
+//     costs no computation a wake-up.
+//   * With a ManualClock there is no deputy: time moves only by advance(), which
+//     unparks every worker, and with auto-advance the last worker to park wakes a
+//     driver (Worker::park).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -54,8 +72,20 @@ class TimerDriver {
  public:
   static constexpr std::uint64_t NONE = ~std::uint64_t{0};
 
+  // How late past the earliest deadline the deputy wakes, in ticks: two ticks, and at
+  // least 1 ms so that a fine tick does not make the deputy wake thousands of times a
+  // second while the driver keeps up.
+  static std::uint64_t deputy_grace(std::chrono::nanoseconds tick) noexcept {
+    const std::chrono::nanoseconds floor = std::chrono::milliseconds(1);
+    const auto ticks_in_floor = static_cast<std::uint64_t>((floor + tick - std::chrono::nanoseconds(1)) / tick);
+    return ticks_in_floor > 2 ? ticks_in_floor : 2;
+  }
+
   TimerDriver(Clock& clock, std::chrono::nanoseconds tick)
-      : clock_(clock), tick_(tick.count() > 0 ? tick : std::chrono::milliseconds(1)), origin_(clock.now()) {}
+      : clock_(clock),
+        tick_(tick.count() > 0 ? tick : std::chrono::milliseconds(1)),
+        origin_(clock.now()),
+        deputy_grace_ticks_(deputy_grace(tick_)) {}
 
   Clock& clock() const noexcept { return clock_; }
   Clock::time_point now() const { return clock_.now(); }
@@ -72,20 +102,18 @@ class TimerDriver {
     return next != NONE && next <= now_tick();
   }
   bool pending() const { return next_tick_.load(std::memory_order_acquire) != NONE; }
-  // The exact earliest deadline (recomputed if a cancel left the hint stale).
-  std::optional<Clock::time_point> exact_next_deadline();
-  // The earliest deadline as a time point, if any timer is pending; possibly early.
-  std::optional<Clock::time_point> next_deadline() const {
-    std::uint64_t next = next_tick_.load(std::memory_order_acquire);
-    if (next == NONE) return std::nullopt;
-    // Saturating, in unsigned arithmetic: the tick of sleep_until(time_point::max())
-    // lies past the last representable time point.
-    const auto tick = static_cast<std::uint64_t>(tick_.count());
-    if (next > nanoseconds_after(Clock::time_point::max(), origin_) / tick) return Clock::time_point::max();
-    // Fits: origin + next * tick <= max (the sum is taken modulo 2^64, then read back).
-    const auto origin = static_cast<std::uint64_t>(origin_.time_since_epoch().count());
-    return Clock::time_point(Clock::duration(static_cast<Clock::duration::rep>(origin + next * tick)));
-  }
+  // What the driver parks for: the exact earliest deadline (recomputed if a cancel left
+  // the hint stale), and the deputy to unpark so that it re-arms, if its wake-up lies
+  // more than a grace past that deadline (-1 if none).
+  struct DriverArm {
+    std::optional<Clock::time_point> deadline;
+    int deputy_to_rearm = -1;
+  };
+  DriverArm arm_driver();
+  // `worker` becomes the deputy if timers are pending and nobody is: returns the time
+  // until which it parks (the earliest deadline plus the grace).
+  std::optional<Clock::time_point> arm_deputy(unsigned worker);
+  void disarm_deputy(unsigned worker);
 
   // The driver role: the worker that parks until the earliest deadline.
   bool try_take_role(unsigned worker) noexcept {
@@ -98,6 +126,8 @@ class TimerDriver {
 
  private:
   std::uint64_t deadline_tick(Clock::time_point deadline) const;
+  Clock::time_point time_of_tick(std::uint64_t tick) const noexcept;
+  std::optional<std::uint64_t> exact_next_tick();  // [mutex_]
   std::uint64_t now_tick() const;
   void publish_next() noexcept;
 
@@ -110,6 +140,9 @@ class TimerDriver {
   std::atomic<std::uint64_t> next_tick_{NONE};
   bool stale_ = false;  // [mutex_] a cancel happened since next_tick_ was computed
   std::atomic<int> role_{-1};
+  const std::uint64_t deputy_grace_ticks_;
+  int deputy_ = -1;                  // [mutex_] the deputy's worker, -1 if none
+  std::uint64_t deputy_tick_ = NONE;  // [mutex_] the tick it wakes at (0: re-arm asked)
 };
 
 }  // namespace weft::detail

@@ -165,23 +165,39 @@ void Worker::park() {
 
 void Worker::sleep_parked() {
   TimerDriver& timers = runtime_.timers;
-  if (!timers.pending() || !timers.try_take_role(index_)) {
+  if (!timers.pending()) {
     parker_.park();
     return;
   }
-  // The driver: sleep until the earliest deadline (re-read after taking the role: an
-  // insert that lowered it before we took the role had nobody to wake).
-  if (auto deadline = timers.exact_next_deadline()) {
+  if (!timers.try_take_role(index_)) {
+    // The driver is another worker; back it up as the deputy (timer_driver.hpp) in case
+    // a notify takes it for new work. A ManualClock moves only by advance(), which
+    // unparks every worker: no deputy there.
+    std::optional<Clock::time_point> until;
+    if (runtime_.manual_clock == nullptr) until = timers.arm_deputy(index_);
+    if (!until) {
+      parker_.park();
+      return;
+    }
+    parker_.park_until(*until);
+    timers.disarm_deputy(index_);
+    return;
+  }
+  // The driver: sleep until the earliest deadline (taken after the role: an insert that
+  // lowered it before we took the role had nobody to wake).
+  TimerDriver::DriverArm arm = timers.arm_driver();
+  if (arm.deputy_to_rearm >= 0) runtime_.worker(static_cast<unsigned>(arm.deputy_to_rearm)).parker_.unpark();
+  if (arm.deadline) {
     // Auto-advance only: our CAS taking the role before the look at the idle word;
     // pairs with the fence in park() between the last parker's RMW on that word and
     // its look at the role (a store-buffering pair: one of the two sees the other).
     const bool may_jump = runtime_.manual_clock != nullptr && runtime_.manual_clock->auto_advance();
     if (may_jump) std::atomic_thread_fence(std::memory_order_seq_cst);
     if (runtime_.manual_clock == nullptr) {
-      parker_.park_until(*deadline);
+      parker_.park_until(*arm.deadline);
     } else if (may_jump && runtime_.idle.all_parked() && !any_work_visible()) {
       // Every task is blocked: time jumps to the next deadline (the loop fires it).
-      runtime_.manual_clock->advance_to(*deadline);
+      runtime_.manual_clock->advance_to(*arm.deadline);
     } else {
       parker_.park();  // a ManualClock moves only by advance(), which unparks us
     }
