@@ -217,11 +217,14 @@ class Channel {
   // [mutex_] Places a value that can_send_now() admitted: into the first live receiver's
   // slot, else into the buffer.
   void deliver(std::optional<T>& value) {
-    while (detail::WaitNode* popped = receivers_.pop_front()) {
-      Node& node = static_cast<Node&>(*popped);
-      node.status = detail::kChannelDelivered;
+    while (detail::WaitNode* first = receivers_.front()) {
+      Node& node = static_cast<Node&>(*first);
+      // Into the slot while the receiver is still queued: if the move throws, it
+      // still waits and nothing changed.
       node.item.emplace(std::move(*value));
       value.reset();
+      receivers_.pop_front();
+      node.status = detail::kChannelDelivered;
       if (detail::WaitQueue::try_hand_over(node)) return;
       // Lost: that receiver was cancelled. Take the value back; it goes on.
       value.emplace(std::move(*node.item));
@@ -234,21 +237,26 @@ class Channel {
   // [mutex_] Removes the oldest buffered value (buffer_ not empty), then refills the
   // place it left from the first live waiting sender (I2).
   T take_front() {
-    T value(std::move(buffer_.front()));
-    buffer_.pop_front();
-    while (buffer_.size() < capacity_) {
-      detail::WaitNode* popped = senders_.pop_front();
-      if (popped == nullptr) break;
-      Node& node = static_cast<Node&>(*popped);
-      node.status = detail::kChannelDelivered;
+    // The refill comes first (the buffer holds one value more than its capacity
+    // meanwhile), and a sender leaves its queue only once its value is in the buffer:
+    // an exception (std::bad_alloc in emplace_back, a throwing move) then leaves every
+    // waiter queued or handed over, never popped and forgotten.
+    while (buffer_.size() - 1 < capacity_) {
+      detail::WaitNode* first = senders_.front();
+      if (first == nullptr) break;
+      Node& node = static_cast<Node&>(*first);
       // Into the buffer first: a won hand-over may let the sender's frame go at once.
       buffer_.emplace_back(std::move(*node.item));
+      senders_.pop_front();
       node.item.reset();
+      node.status = detail::kChannelDelivered;
       if (detail::WaitQueue::try_hand_over(node)) break;
       // Lost: that sender was cancelled, its value was not sent. Give it back.
       node.item.emplace(std::move(buffer_.back()));
       buffer_.pop_back();
     }
+    T value(std::move(buffer_.front()));
+    buffer_.pop_front();
     return value;
   }
 

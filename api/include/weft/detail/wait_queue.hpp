@@ -9,10 +9,12 @@
 //     releasing the mutex it re-checks its own cancellation (the Dekker half of
 //     wait_cell.hpp); if it wins its own cell it resumes at once.
 //   * The resource hands something over (a value, the lock, a permit, the event) by
-//     popping the first node, placing the item into the node (node.item or its own
-//     field), then try_hand_over: winning the node's WaitCell wakes the task; losing it
-//     means a canceller won first, so the resource takes the item back and goes on to
-//     the next node. Nothing handed over is ever lost or held by a cancelled task.
+//     placing the item into the first node (node.item or its own field; a step that
+//     may throw is done before the node leaves the queue, so that a throw leaves the
+//     waiter queued, never popped and forgotten), popping it, then try_hand_over:
+//     winning the node's WaitCell wakes the task; losing it means a canceller won
+//     first, so the resource takes the item back and goes on to the next node.
+//     Nothing handed over is ever lost or held by a cancelled task.
 //   * A task resumed with its cell CANCELLED takes the resource's mutex and removes its
 //     node if it is still queued (remove returns false if the resource popped it, in
 //     which case the resource also took back whatever it had placed). Only then may
@@ -65,6 +67,8 @@ class WaitQueue {
     push_back(node);
     return node.generation;
   }
+
+  WaitNode* front() const noexcept { return head_; }
 
   WaitNode* pop_front() noexcept {
     WaitNode* node = head_;

@@ -48,9 +48,13 @@ class WaitCell {
   // (pairs with the acquire in status()); acquire orders after the task's arm().
   bool try_wake(std::uint64_t generation) noexcept {
     std::uint64_t expected = generation << 2 | WAITING;
-    // seq_cst rather than acq_rel: see rearm_after_forward.
+    // seq_cst rather than acq_rel, on failure too: see rearm_after_forward. The case
+    // that matters there is a try_wake that *fails* on CANCELLED; with a relaxed failure
+    // order its read would not be part of the seq_cst order and the store-buffer pair
+    // would not hold in the C++ model (x86's failed lock cmpxchg is a full barrier
+    // anyway, so this costs nothing there). Found by a review.
     return word_.compare_exchange_strong(expected, generation << 2 | WOKEN,
-                                         std::memory_order_seq_cst, std::memory_order_relaxed);
+                                         std::memory_order_seq_cst, std::memory_order_seq_cst);
   }
 
   // A canceller: cancels the current wait if one is in progress, whatever its
