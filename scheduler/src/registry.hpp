@@ -65,7 +65,9 @@ class Registry {
   bool closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
 
   // Calls f(TaskHeader&) for every live task, one shard lock held at a time. f must not
-  // insert or remove tasks.
+  // insert or remove tasks, nor run user code (a cancel request runs the task's stop
+  // callbacks, which may walk the registry and would spin on the lock held here): to act
+  // on a task, take a reference in f and act after the walk (cancel_task_by_id).
   template <class F>
   void for_each(F&& f) const {
     for (unsigned i = 0; i < shard_count_; ++i) {

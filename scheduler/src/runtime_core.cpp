@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstring>
 #include <cstdio>
+#include <vector>
 
 #include "runtime_core_impl.hpp"
 #include "unobserved.hpp"
@@ -139,19 +140,41 @@ void RuntimeCore::complete(TaskHeader& task) {
     // Release: the blocked thread's acquire load then sees the result.
     task.join_thread_done.store(1, std::memory_order_release);
     task.join_thread_done.notify_one();
+    // The last touch of the header: the blocked thread may drop the last reference (its
+    // JoinHandle) as soon as it sees 2, not before: a notify after it could have seen 1
+    // would be a futex wake on a freed (or already reused) header.
+    task.join_thread_done.store(2, std::memory_order_release);
   }
 }
 
 void RuntimeCore::shutdown() {
   {
-    std::lock_guard guard(shutdown_mutex);
-    if (shutdown_done) return;
+    // One shutdown runs; a second caller (another thread, or the destructor after an
+    // explicit shutdown) waits for it to end, so no thread is joined twice.
+    std::unique_lock lock(shutdown_mutex);
+    if (shutdown_started) {
+      shutdown_cv.wait(lock, [&] { return shutdown_done; });
+      return;
+    }
+    shutdown_started = true;
   }
   // seq_cst: pairs with the acquire load in complete() (see there) and is ordered
   // before the registry walk below.
   closing.store(true, std::memory_order_seq_cst);
   registry.close();
-  registry.for_each([](TaskHeader& task) { request_cancel(task, "runtime shutdown"); });
+  // References taken under the shard locks, requests made outside them (they may run
+  // user stop callbacks, which may walk the registry): see cancel_task_by_id. The
+  // registry is closed, so it only shrinks: the reservation suffices.
+  std::vector<TaskHeader*> live;
+  live.reserve(registry.size());
+  registry.for_each([&](TaskHeader& task) {
+    task.state.ref_inc();
+    live.push_back(&task);
+  });
+  for (TaskHeader* task : live) {
+    request_cancel(*task, "runtime shutdown");
+    release_task(*task);
+  }
   {
     std::unique_lock lock(shutdown_mutex);
     shutdown_cv.wait(lock, [&] { return registry.size() == 0; });
@@ -164,8 +187,11 @@ void RuntimeCore::shutdown() {
   TaskHeader* leftover = nullptr;
   assert(!injector.try_dequeue(leftover) && "shutdown: a task was left in the injector");
   (void)leftover;
-  std::lock_guard guard(shutdown_mutex);
-  shutdown_done = true;
+  {
+    std::lock_guard guard(shutdown_mutex);
+    shutdown_done = true;
+  }
+  shutdown_cv.notify_all();
 }
 
 // ---- the free functions of runtime_core.hpp ------------------------------------

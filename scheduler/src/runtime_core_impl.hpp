@@ -86,7 +86,8 @@ class RuntimeCore final : public ClockListener {
 
   std::mutex shutdown_mutex;
   std::condition_variable shutdown_cv;
-  bool shutdown_done = false;  // guarded by shutdown_mutex
+  bool shutdown_started = false;  // guarded by shutdown_mutex
+  bool shutdown_done = false;     // guarded by shutdown_mutex
 
   Worker& worker(unsigned index);
 };

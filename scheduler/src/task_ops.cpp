@@ -262,12 +262,20 @@ std::vector<TaskInfo> snapshot_tasks(const RuntimeCore& runtime) {
 }
 
 bool cancel_task_by_id(RuntimeCore& runtime, TaskId id, std::string_view message) {
-  bool cancelled = false;
-  // Under the shard lock the task cannot complete and be freed: complete() removes it
-  // from the registry first.
+  TaskHeader* found = nullptr;
+  // Under the shard lock the task cannot complete and be freed (complete() removes it
+  // from the registry first, still holding the execution reference), so a reference can
+  // be taken there. The request runs outside the lock: it may run the task's stop
+  // callbacks, user code that may walk the registry (Runtime::cancel, tasks(), dump()).
   runtime.registry.for_each([&](TaskHeader& task) {
-    if (task.id == id) cancelled = request_cancel(task, message);
+    if (found == nullptr && task.id == id) {
+      task.state.ref_inc();
+      found = &task;
+    }
   });
+  if (found == nullptr) return false;
+  const bool cancelled = request_cancel(*found, message);
+  release_task(*found);
   return cancelled;
 }
 

@@ -1,14 +1,22 @@
 // Checks introspection: Runtime::tasks() lists live tasks with their names, states,
 // parents, spawn site and what they await ("task <id>", "sleep 1h"), completed tasks
-// leave the list, Runtime::cancel(id) reaches a task found there, and dump() prints
-// the task tree with each child indented under its parent.
+// leave the list, Runtime::cancel(id) reaches a task found there (also from a stop
+// callback that the cancel of another task runs), and dump() prints the task tree with
+// each child indented under its parent.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <stop_token>
 #include <string>
 #include <thread>
 
 #include <weft/weft.hpp>
+
+#include "runtime_helpers.hpp"
 
 namespace {
 
@@ -70,6 +78,42 @@ TEST(Introspection, TasksShowsNamesStatesParentsAndWhatTheyAwait) {
   EXPECT_EQ(rt.block_on(waiter()), "from introspection");
   EXPECT_EQ(find(rt.tasks(), "parent"), nullptr);  // finished tasks leave the list
   EXPECT_FALSE(rt.cancel(c->id));
+}
+
+// Runtime::cancel(id) ran the task's stop callbacks (this_task::stop_token()) under a
+// lock of the task registry; a callback that called Runtime::cancel, tasks() or dump()
+// spun forever on that lock, held by its own thread. Found by a review: the request is
+// now made outside the lock, with a reference taken under it.
+TEST(Introspection, AStopCallbackMayCancelAnotherTaskById) {
+  weft::Runtime rt({.workers = 2});
+  weft::Event never;
+  auto other_body = [&]() -> Task<void> { co_await never.wait(); };
+  weft::JoinHandle<void> other = rt.spawn(other_body());
+  const weft::TaskId other_id = other.id();
+  std::atomic<bool> linked_cancel_taken{false};
+  auto linked_body = [&]() -> Task<void> {
+    // "When I am stopped, stop the other one too."
+    std::stop_callback link(weft::this_task::stop_token(), [&] {
+      linked_cancel_taken.store(rt.cancel(other_id, "linked"));
+      (void)rt.tasks();
+      (void)rt.dump();
+    });
+    co_await never.wait();
+  };
+  weft::JoinHandle<void> linked = rt.spawn(linked_body());
+  weft::test::wait_until_awaiting(rt, linked.id(), "event");
+  auto cancelling = std::async(std::launch::async, [&] { return rt.cancel(linked.id(), "stop"); });
+  if (cancelling.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    ADD_FAILURE() << "Runtime::cancel(id) deadlocked in the stop callback";
+    std::fflush(nullptr);
+    std::_Exit(1);  // the canceller spins forever: nothing can unwind it
+  }
+  EXPECT_TRUE(cancelling.get());
+  EXPECT_TRUE(linked_cancel_taken.load());
+  auto join_linked = [&]() -> Task<void> { co_await linked; };
+  auto join_other = [&]() -> Task<void> { co_await other; };
+  EXPECT_THROW(rt.block_on(join_linked()), weft::TaskCancelled);
+  EXPECT_THROW(rt.block_on(join_other()), weft::TaskCancelled) << "cancelled by the stop callback";
 }
 
 }  // namespace

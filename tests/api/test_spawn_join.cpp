@@ -1,8 +1,9 @@
 // Checks spawn, JoinHandle and block_on: values and void results travel back, an
 // exception keeps its type and message through three levels of awaits, misuse is a
 // named error (result() before the end, spawn outside a runtime, block_on on a worker,
-// a task awaiting its own handle, spawn after shutdown), handles can be awaited again
-// after the end, move-only results move out once, and dropping a handle detaches.
+// a task awaiting its own handle, spawn after shutdown, a second task awaiting a handle
+// another task awaits), handles can be awaited again after the end, move-only results
+// move out once, and dropping a handle detaches.
 #include <gtest/gtest.h>
 
 #include <latch>
@@ -11,6 +12,8 @@
 #include <string>
 
 #include <weft/weft.hpp>
+
+#include "runtime_helpers.hpp"
 
 namespace {
 
@@ -199,6 +202,36 @@ TEST(SpawnJoin, UnretrievedFailureIsReportedOnceAndObservedOneIsNot) {
   rt.shutdown();
   EXPECT_EQ(reports.load(), 1);
   EXPECT_EQ(reported_name, "lonely");
+}
+
+// Misuse by a second awaiter leaves the first one's registration alone: before the join
+// slot was claimed first (TaskStateWord::claim_join_slot), the second awaiter wrote its
+// own task into the slot before it learnt it was too late; the completer then tried to
+// wake it instead of the first, which waited forever, and dropped a reference the
+// second never held (a use after free under ASan). Found by a review.
+TEST(SpawnJoin, ASecondAwaiterGetsInvalidStateErrorAndTheFirstStillGetsTheValue) {
+  weft::Runtime rt({.workers = 2});
+  weft::Event release;
+  auto target_body = [&]() -> Task<int> {
+    co_await release.wait();
+    co_return 7;
+  };
+  weft::JoinHandle<int> target = rt.spawn(target_body());
+  auto first_body = [&]() -> Task<int> { co_return co_await target; };
+  weft::JoinHandle<int> first = rt.spawn(first_body());
+  weft::test::wait_until_awaiting(rt, first.id(), "task");
+  auto second_body = [&]() -> Task<bool> {
+    try {
+      (void)co_await target;
+    } catch (const weft::InvalidStateError&) {
+      co_return true;
+    }
+    co_return false;
+  };
+  EXPECT_TRUE(rt.block_on(second_body())) << "the second awaiter is told at once";
+  release.set();
+  auto join_first = [&]() -> Task<int> { co_return co_await first; };
+  EXPECT_EQ(rt.block_on(join_first()), 7) << "the first awaiter was woken with the value";
 }
 
 }  // namespace

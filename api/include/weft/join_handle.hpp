@@ -51,6 +51,11 @@ std::string cancelled_message(const TaskHeader& task);  // the message a cancell
 // registered and the reference is given back at once (never the last: the caller runs).
 inline TaskStateWord::JoinRegistration register_join(TaskHeader& target, TaskHeader& self,
                                                      std::uint64_t generation) noexcept {
+  // Claim first: a second awaiter must not overwrite the registration of the first,
+  // which the completer may be reading.
+  if (TaskStateWord::JoinRegistration claim = target.state.claim_join_slot();
+      claim != TaskStateWord::JoinRegistration::Registered)
+    return claim;
   target.join.task = &self;
   target.join.generation = generation;
   self.state.ref_inc();

@@ -15,7 +15,9 @@
 //                                task's join slot and must be woken at completion
 //   bit  6     STARTED     the body has begun running (a task cancelled before this bit
 //                          is set never runs its body)
-//   bits 7-15  reserved
+//   bit  7     JOIN_CLAIMED      an awaiter owns the join slot and is writing it (set by
+//                                claim_join_slot, turned into JOIN_WAITER by set_join_waiter)
+//   bits 8-15  reserved
 //   bits 16-63 reference count (REF_ONE per reference)
 //
 // Who may change which bits
@@ -26,8 +28,14 @@
 //     right to wake the task (the CAS on its WaitCell). Exactly one party does this
 //     per suspension, so a task is never in two queues.
 //   * CANCEL_REQUESTED: set by any thread while not COMPLETE; cleared by the task
-//     itself when the request is delivered or withdrawn (uncancel).
+//     itself when the request is delivered, by uncancel (the task's own, or
+//     JoinHandle::uncancel from any thread, under cancel_lock), and at completion.
 //   * JOIN_INTEREST: set at spawn, cleared once by the JoinHandle's destructor.
+//   * JOIN_CLAIMED: set by an awaiter before it writes the join slot, if neither
+//     JOIN_CLAIMED nor JOIN_WAITER is set (a second awaiter finds one and is told
+//     Busy without touching the slot, which the completer may be reading); turned into
+//     JOIN_WAITER by the same awaiter. Left set if COMPLETE came first: it then blocks
+//     nobody, as every later awaiter sees COMPLETE first.
 //   * JOIN_WAITER: set and cleared by the registering awaiter while not COMPLETE;
 //     once COMPLETE is set, the completer owns the join slot and the flag is frozen.
 //   * references: whoever holds one may add one; the one that drops the last frees
@@ -54,6 +62,7 @@ class TaskStateWord {
   static constexpr Bits JOIN_INTEREST = Bits{1} << 4;
   static constexpr Bits JOIN_WAITER = Bits{1} << 5;
   static constexpr Bits STARTED = Bits{1} << 6;
+  static constexpr Bits JOIN_CLAIMED = Bits{1} << 7;
   static constexpr unsigned REF_SHIFT = 16;
   static constexpr Bits REF_ONE = Bits{1} << REF_SHIFT;
   static constexpr Bits FLAGS_MASK = REF_ONE - 1;
@@ -186,8 +195,24 @@ class TaskStateWord {
   }
 
   enum class JoinRegistration { Registered, Complete, Busy };
-  // The awaiter, after writing the join slot. Sets JOIN_WAITER unless COMPLETE (then the
-  // result is ready) or already set (another awaiter: misuse).
+  // The awaiter, BEFORE writing the join slot: claims it. Registered: the slot is ours
+  // to write, then set_join_waiter. Complete: the result is ready (acquire). Busy:
+  // another awaiter holds the slot (misuse); the slot must not be touched, since the
+  // completer may be reading the other awaiter's registration in it.
+  JoinRegistration claim_join_slot() noexcept {
+    Bits cur = word_.load(std::memory_order_acquire);  // acquire: may return Complete from it
+    for (;;) {
+      if ((cur & LIFECYCLE_MASK) == COMPLETE) return JoinRegistration::Complete;
+      if (cur & (JOIN_WAITER | JOIN_CLAIMED)) return JoinRegistration::Busy;
+      if (word_.compare_exchange_weak(cur, cur | JOIN_CLAIMED, std::memory_order_acquire,
+                                      std::memory_order_acquire))
+        return JoinRegistration::Registered;
+    }
+  }
+
+  // The awaiter, after claim_join_slot and writing the join slot. Sets JOIN_WAITER (and
+  // drops the claim) unless COMPLETE (then the result is ready; the claim stays, it
+  // blocks nobody: every later awaiter sees COMPLETE first).
   // acq_rel: release publishes the join slot to the completer (pairs with the acquire
   // in transition_to_complete); acquire on COMPLETE makes the result visible.
   JoinRegistration set_join_waiter() noexcept {
@@ -195,7 +220,7 @@ class TaskStateWord {
     for (;;) {
       if ((cur & LIFECYCLE_MASK) == COMPLETE) return JoinRegistration::Complete;
       if (cur & JOIN_WAITER) return JoinRegistration::Busy;
-      if (word_.compare_exchange_weak(cur, cur | JOIN_WAITER, std::memory_order_acq_rel,
+      if (word_.compare_exchange_weak(cur, (cur & ~JOIN_CLAIMED) | JOIN_WAITER, std::memory_order_acq_rel,
                                       std::memory_order_acquire))
         return JoinRegistration::Registered;
     }

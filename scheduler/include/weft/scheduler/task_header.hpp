@@ -14,8 +14,9 @@
 //     (release push, acquire pop + transition_to_running) orders them between workers.
 //   * Fields marked [spawn] are written once before the task is first queued and are
 //     read-only afterwards.
-//   * `join` is written by the registering awaiter before it sets JOIN_WAITER (release)
-//     and read by the completer after it set COMPLETE (acquire).
+//   * `join` is written by the registering awaiter after it claimed the slot
+//     (JOIN_CLAIMED, so a second awaiter never writes it) and before it sets JOIN_WAITER
+//     (release), and read by the completer after it set COMPLETE (acquire).
 //   * `cancelling` and `ever_cancelled` are guarded by `cancel_lock`.
 //   * `registry_*` are guarded by the lock of the registry shard the task is in.
 //   * `outcome` is written by the completer before COMPLETE (release), read by others
@@ -49,9 +50,11 @@ enum class Outcome : std::uint8_t { Pending, Value, Exception, Cancelled };
 // Who is registered to be woken when the task completes: an awaiting task, woken
 // through its WaitCell for one wait generation (the registration holds a reference
 // to that task, dropped by whoever ends the registration), or a thread blocked in
-// block_on, woken through the header's `join_thread_done` (in the header its
-// JoinHandle keeps alive, so the completer never touches the blocked thread's stack;
-// outside this struct only to pack the header).
+// block_on, woken through the header's `join_thread_done` (in the header, so the
+// completer never touches the blocked thread's stack; outside this struct only to pack
+// the header). The completer stores 1 and wakes the thread, then stores 2 as its last
+// touch of the header: the thread's JoinHandle keeps the header alive until it has
+// seen 2 (before, it left at 1, and the wake could reach a freed header).
 struct JoinSlot {
   TaskHeader* task = nullptr;
   std::uint64_t generation = 0;
