@@ -2,7 +2,8 @@
 // concurrency"): the group finishes when the body and every child finished; a child's or
 // the body's failure cancels the body and the siblings and all failures come out together
 // as ExceptionGroup; cancelling the owner cancels everything and throws CancelledError
-// (ExceptionGroup if something failed in its cleanup); children cancelled by the group
+// (ExceptionGroup if something failed in its cleanup, and then the owner is cancelled
+// again, as asyncio 3.13 does); children cancelled by the group
 // end cancelled and are not errors; spawn after the abort throws InvalidStateError and
 // destroys the frame; nested groups; children spawning into the group; names.
 //
@@ -31,6 +32,7 @@ using weft::CancelledError;
 using weft::ExceptionGroup;
 using weft::JoinHandle;
 using weft::Task;
+using weft::TaskCancelled;
 using weft::TaskGroup;
 
 struct ZeroDivision : std::runtime_error {
@@ -823,6 +825,97 @@ TEST_F(TaskGroupTest, EmptyGroup) {
     co_return 5;
   };
   EXPECT_EQ(rt.block_on(runner()), 5);
+}
+
+// A child whose cancellation cleanup takes 10 s.
+Task<int> slow_cleanup() {
+  std::exception_ptr cancelled;
+  try {
+    co_await weft::sleep_for(1h);
+  } catch (const CancelledError&) {
+    cancelled = std::current_exception();
+  }
+  if (cancelled) {
+    co_await weft::sleep_for(10s);  // the request was delivered: this sleep is not cancelled
+    std::rethrow_exception(cancelled);
+  }
+  co_return 0;
+}
+Task<void> fail_after_seconds(std::chrono::seconds d) {
+  co_await weft::sleep_for(d);
+  throw std::runtime_error("boom");
+}
+
+// CPython 3.13: test_taskgroups.py::test_error_and_cancel (gh-116720): the group raises
+// the ExceptionGroup, and the outside cancel is re-armed so that the next await raises
+// CancelledError (the caller's cancelling() stays 1).
+TEST_F(TaskGroupTest, AnOutsideCancelCollidingWithAFailureIsRequestedAgain) {
+  std::atomic<int> cancelling_after_group{-1};
+  auto inner = [&]() -> Task<std::string> {
+    try {
+      co_await weft::task_group([&](TaskGroup& g) -> Task<void> {
+        g.spawn(fail_after_seconds(1s));
+        g.spawn(slow_cleanup());  // keeps the group draining until 11 s
+        co_await weft::sleep_for(1h);
+      });
+    } catch (const ExceptionGroup&) {
+      cancelling_after_group = weft::this_task::cancelling();
+    }
+    co_await weft::sleep_for(1h);  // asyncio 3.13: CancelledError here
+    co_return "not cancelled";
+  };
+  auto outer = [&]() -> Task<std::string> {
+    auto t = weft::spawn(inner());
+    co_await weft::sleep_for(2s);  // the child failed at 1 s; the group drains until 11 s
+    t.cancel();
+    try {
+      co_return co_await t;
+    } catch (const TaskCancelled&) {
+      co_return "TaskCancelled";
+    }
+  };
+  EXPECT_EQ(rt.block_on(outer()), "TaskCancelled");
+  EXPECT_EQ(cancelling_after_group.load(), 1);
+}
+
+Task<void> fails_when_cancelled() {
+  try {
+    co_await weft::sleep_for(1h);
+  } catch (const CancelledError&) {
+    throw std::runtime_error("cleanup failed");
+  }
+}
+
+// CPython 3.13: test_taskgroups.py::test_nested_groups_both_cancelled (gh-116720: "when
+// two task groups are nested and both experience an exception in a child task
+// simultaneously, it was possible that the outer task group would hang"). The outer
+// group's body catches the inner group's ExceptionGroup; its next await must throw
+// CancelledError (the outer group is aborting), not run on for an hour.
+TEST_F(TaskGroupTest, NestedGroupsBothFailingTheOuterBodyIsStillCancelled) {
+  std::atomic<bool> body_slept_through{false};
+  auto main = [&]() -> Task<std::string> {
+    try {
+      co_await weft::task_group([&](TaskGroup& outer) -> Task<void> {
+        outer.spawn(fail_after_seconds(1s));
+        try {
+          co_await weft::task_group([&](TaskGroup& inner) -> Task<void> {
+            inner.spawn(fails_when_cancelled());
+            co_return;
+          });
+        } catch (const ExceptionGroup&) {
+        }
+        co_await weft::sleep_for(1h);
+        body_slept_through = true;
+      });
+    } catch (const ExceptionGroup&) {
+      co_return "ExceptionGroup";
+    }
+    co_return "nothing";
+  };
+  const auto start = clock.now();
+  EXPECT_EQ(rt.block_on(main()), "ExceptionGroup");
+  EXPECT_FALSE(body_slept_through.load()) << "the outer group waited for its body's 1 h sleep";
+  EXPECT_EQ(clock.now() - start, std::chrono::nanoseconds(1s));
 }
 
 }  // namespace

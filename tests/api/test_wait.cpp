@@ -1,6 +1,7 @@
 // Checks wait (asyncio.wait) and as_completed over spawned tasks' handles: the three
 // ReturnWhen modes, a timeout that just returns (cancelling nothing), the waiter's own
-// cancellation leaving the tasks running, an empty vector is invalid_argument, and
+// cancellation leaving the tasks running, an empty vector is invalid_argument, a
+// timeout too large to add to now() is none (also for wait_for), and
 // as_completed giving indices in completion order. Time: auto-advancing ManualClock.
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 namespace {
 
 using namespace std::chrono_literals;
+using weft::JoinHandle;
 using weft::Task;
 
 struct Wait : ::testing::Test {
@@ -141,6 +143,34 @@ TEST_F(Wait, AsCompletedGivesIndicesInCompletionOrder) {
     co_return order;
   };
   EXPECT_EQ(rt.block_on(body()), (std::vector<std::size_t>{1, 2, 0}));
+}
+
+// A timeout too large to add to the clock's now() is no timeout (it overflowed, and the
+// wait returned at once); the same for wait_for with seconds::max(), whose conversion to
+// nanoseconds overflowed. Found by a review.
+TEST(WaitHugeTimeout, NanosecondsMaxDoesNotExpireAtOnce) {
+  weft::ManualClock clock{weft::Clock::time_point{} + 1h};
+  clock.set_auto_advance(true);
+  weft::Runtime rt{{.workers = 2, .clock = &clock}};
+  auto body = [&]() -> Task<std::size_t> {
+    std::vector<JoinHandle<void>> handles;
+    handles.push_back(weft::spawn([]() -> Task<void> { co_await weft::sleep_for(1s); }()));
+    auto result = co_await weft::wait(handles, weft::ReturnWhen::AllCompleted, std::chrono::nanoseconds::max());
+    co_await handles[0];
+    co_return result.done.size();
+  };
+  EXPECT_EQ(rt.block_on(body()), 1u);
+}
+
+TEST(WaitHugeTimeout, WaitForWithSecondsMaxIsNoTimeout) {
+  weft::ManualClock clock{weft::Clock::time_point{} + 1h};
+  clock.set_auto_advance(true);
+  weft::Runtime rt{{.workers = 2, .clock = &clock}};
+  auto body = [&]() -> Task<int> {
+    co_return co_await weft::wait_for([]() -> Task<int> { co_await weft::sleep_for(1s); co_return 7; }(),
+                                      std::chrono::seconds::max());
+  };
+  EXPECT_EQ(rt.block_on(body()), 7);
 }
 
 }  // namespace

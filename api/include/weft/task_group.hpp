@@ -15,7 +15,9 @@
 //   ExceptionGroup.
 // * Cancelling the owner (the task awaiting task_group) aborts the group the same way;
 //   once all have finished it throws CancelledError with the owner's message, unless a
-//   failure was recorded (a child failing in its cleanup, say): then ExceptionGroup.
+//   failure was recorded (a child failing in its cleanup, say): then ExceptionGroup,
+//   and the owner's cancellation is requested again (cancelling() unchanged), so that its
+//   next suspension point throws CancelledError (asyncio 3.13, gh-116720).
 // * A body that lets a CancelledError of its own escape (not caused by the group nor by
 //   the owner) aborts the group too, which then throws CancelledError (asyncio
 //   propagates the body's CancelledError).
@@ -24,9 +26,11 @@
 // * Children that end cancelled, whoever cancelled them, are not failures.
 //
 // Design
-//   The body runs as a child task of the group, like the children (so its
-//   cancellation never touches the owner's cancel count: asyncio needs
-//   uncancel() tricks for that, we do not). The owner only waits.
+//   The body runs as a child task of the group, like the children (so the group's
+//   cancellation of its members never touches the owner's cancel count: asyncio needs
+//   uncancel() tricks for that, we do not). The owner only waits. The one place the
+//   owner's count is touched is an owner's cancellation that an ExceptionGroup hides:
+//   it is withdrawn and requested again (count unchanged), as in asyncio 3.13.
 //
 //   Every member (body or child) is spawned as a small wrapper coroutine that awaits the
 //   user's Task inline and destroys its frame before the wrapper ends, so the user's
@@ -69,6 +73,7 @@
 //   which takes references of its own before leaving the mutex. The owner leaves only
 //   after every member ended, also during shutdown, so the body lambda (kept in the
 //   owner's task_group frame) and whatever its captures point to outlive the members.
+#include <algorithm>
 #include <atomic>
 #include <concepts>
 #include <coroutine>
@@ -376,7 +381,10 @@ class TaskGroup {
         // `link` (and the user's Task in it) and the frame go on the way out.
         throw_refused(group);
       }
-      group.members.reserve(group.members.size() + 1);  // may throw: nothing changed yet
+      // May throw: nothing changed yet. Geometric: reserve(size() + 1) reallocates (and
+      // copies every member, under the mutex) on every spawn.
+      if (group.members.size() == group.members.capacity())
+        group.members.reserve(std::max<std::size_t>(8, 2 * group.members.capacity()));
       ++group.live;
       group.members.push_back(&header);
       header.state.ref_inc();  // the group's reference
@@ -483,7 +491,16 @@ Task<void> task_group(F body) {
   }
   // The group's references go now (outside the mutex: a frame may be freed here).
   for (detail::TaskHeader* member : members) release_task(*member);
-  if (!errors.empty()) detail::throw_group_errors(std::move(errors));
+  if (!errors.empty()) {
+    // asyncio 3.13 (gh-116720): the failures win over the owner's cancellation, but that
+    // cancellation is not lost: it is requested again (cancelling() unchanged), so the
+    // owner's next suspension point throws CancelledError.
+    if (owner_cancelled) {
+      detail::task_uncancel(*self);
+      detail::request_cancel(*self, message);
+    }
+    detail::throw_group_errors(std::move(errors));
+  }
   if (owner_cancelled || body_cancelled) throw CancelledError(std::move(message));
 }
 

@@ -55,11 +55,15 @@ T take_result(JoinHandle<T>& handle) {
 template <class T>
 using MoveOnResult = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
 
-inline Clock::time_point deadline_after(std::chrono::nanoseconds timeout) {
+template <class Rep, class Period>
+Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout) {
   TaskHeader* self = current_task();
   if (self == nullptr) throw NotInRuntime("weft: timeouts are awaited inside a task");
   auto now = runtime_clock(*self->runtime).now();
-  if (timeout >= std::chrono::nanoseconds::max() / 4) return Clock::time_point::max() - std::chrono::hours(24 * 365);
+  // Compared as double seconds: converting seconds::max() (or hours::max()) to
+  // nanoseconds would overflow.
+  if (std::chrono::duration<double>(timeout) >= std::chrono::duration<double>(std::chrono::nanoseconds::max() / 4))
+    return Clock::time_point::max() - std::chrono::hours(24 * 365);
   return now + std::chrono::duration_cast<Clock::duration>(timeout);
 }
 

@@ -99,25 +99,53 @@ JoinHandle<T> spawn_sibling(Task<T> child, Siblings& siblings, std::size_t index
   return handle;
 }
 
-// Awaits the end of one task, whatever its type (no value, no rethrow), forwarding the
-// awaiting task's own cancellation like `co_await handle`.
-struct EndOf {
+// Awaits the end of one task, whatever its type (no value, no rethrow), shielded: the
+// awaiting task's own cancellation throws CancelledError at once and leaves the task
+// running (await_all_ends cancels every child itself).
+struct ShieldedEndOf {
   TaskHeader& task;
   JoinAwaiter<void, false> weft_awaiter(TaskHeader& self) const {
-    return JoinAwaiter<void, false>(task, self, /*shielded=*/false);
+    return JoinAwaiter<void, false>(task, self, /*shielded=*/true);
   }
 };
 
+// A reschedule that delivers no cancellation (used while the runtime shuts down, when
+// every wait throws at once).
+class SiblingsYieldAwaiter {
+ public:
+  explicit SiblingsYieldAwaiter(TaskHeader& self) : self_(self) {}
+  bool await_ready() noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> handle) noexcept {
+    self_.resume_point = handle;
+    self_.set_awaiting(Awaiting::Yield);
+    yield_current(self_);
+  }
+  void await_resume() noexcept { self_.clear_awaiting(); }
+
+ private:
+  TaskHeader& self_;
+};
+struct SiblingsYield {
+  SiblingsYieldAwaiter weft_awaiter(TaskHeader& self) const { return SiblingsYieldAwaiter(self); }
+};
+
 // Awaits the end of every child. If the awaiting task is cancelled meanwhile: every
-// child is cancelled, all are awaited, then the CancelledError is rethrown.
+// child is cancelled at once, all are awaited (also while the runtime shuts down: the
+// children's wrappers report to `siblings`, which lives in the caller's frame), then
+// the CancelledError is rethrown.
 inline Task<void> await_all_ends(std::vector<TaskHeader*> children, Siblings& siblings) {
+  TaskHeader& self = *current_task();
   std::exception_ptr own_cancel;
   for (TaskHeader* child : children) {
-    try {
-      co_await EndOf{*child};
-    } catch (const CancelledError&) {
-      if (!own_cancel) {
-        own_cancel = std::current_exception();
+    while (!child->state.load(std::memory_order_acquire).is_complete()) {
+      if (own_cancel && runtime_closed(*self.runtime)) {
+        co_await SiblingsYield{};  // the request stays pending: every wait would throw
+        continue;
+      }
+      try {
+        co_await ShieldedEndOf{*child};
+      } catch (const CancelledError&) {
+        if (!own_cancel) own_cancel = std::current_exception();
         siblings.cancel_all();
       }
     }
