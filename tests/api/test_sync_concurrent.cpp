@@ -8,6 +8,11 @@
 //   * Semaphore(3): the same with at most 3 holders; at the end available() == 3;
 //   * Event: many waiters, set from an outside thread while others cancel: every waiter
 //     ends, woken or cancelled.
+//   * hand-over against cancel: a few tasks that swallow CancelledError and keep
+//     cycling through a Mutex and a Semaphore(2) while the storm runs, so that unlock's
+//     and release's hand-overs race with cancels of the next waiter all the time (in
+//     the storms above most tasks are cancelled before they first lock). Never two
+//     holders, never three permits out, the mutex free and both permits back at the end.
 // The cancellers pick tasks from a seeded generator (printed; WEFT_TEST_SEED replays).
 #include <gtest/gtest.h>
 
@@ -57,6 +62,7 @@ class CancelStorm {
   void wait_for_attempts(std::size_t count) const {
     while (attempts_.load(std::memory_order_relaxed) < count) std::this_thread::yield();
   }
+  std::size_t attempts() const { return attempts_.load(std::memory_order_relaxed); }
   void stop() {
     stop_ = true;
     for (auto& t : threads_)
@@ -209,6 +215,75 @@ TEST(SyncConcurrent, EventWaitersUnderACancellationStorm) {
     EXPECT_EQ(out.completed, woken.load());
     EXPECT_TRUE(ev.is_set());
   }
+}
+
+// From a review: the storms above cancel most tasks before they lock, so the race they
+// target (a hand-over to a waiter that is being cancelled) is rarely hit. Here every
+// task swallows its CancelledError and goes on, so cancels land at every point.
+TEST(SyncConcurrent, HandOversRaceWithCancelsOfTheNextWaiter) {
+  const std::uint64_t seed = test_seed();
+  constexpr std::size_t kTasks = 12;
+  // Each task runs at least `rounds` rounds and until the storm made `attempts` cancel
+  // attempts, so that the two overlap however the threads are scheduled.
+  const std::size_t rounds = weft::test::scaled(4000);
+  const std::size_t attempts = weft::test::scaled(20000);
+  std::atomic<const CancelStorm*> running_storm{nullptr};
+  auto storm_done = [&] {
+    const CancelStorm* storm = running_storm.load(std::memory_order_acquire);
+    return storm != nullptr && storm->attempts() >= attempts;
+  };
+  weft::Runtime rt({.workers = 2});
+  weft::Mutex m;
+  weft::Semaphore sem(2);
+  std::atomic<int> holders{0};
+  std::atomic<int> permits_out{0};
+  std::atomic<int> violations{0};
+  std::atomic<std::size_t> sections{0};
+  std::atomic<std::size_t> cancels_caught{0};
+  std::atomic<std::size_t> started{0};
+  auto body = [&]() -> Task<void> {
+    started.fetch_add(1);  // a cancel before the first run would skip the body
+    for (std::size_t i = 0; i < rounds || !storm_done(); ++i) {
+      try {
+        {
+          weft::Mutex::Guard guard = co_await m.lock();
+          if (holders.fetch_add(1) != 0) violations.fetch_add(1);
+          sections.fetch_add(1);
+          holders.fetch_sub(1);
+        }
+        co_await sem.acquire();
+        struct Permit {
+          weft::Semaphore& sem;
+          std::atomic<int>& out;
+          ~Permit() {
+            out.fetch_sub(1);
+            sem.release();
+          }
+        };
+        if (permits_out.fetch_add(1) >= 2) violations.fetch_add(1);
+        Permit permit{sem, permits_out};
+        co_await weft::this_task::yield();  // holding a permit: a cancel lands here too
+      } catch (const weft::CancelledError&) {
+        cancels_caught.fetch_add(1);  // swallowed: the task goes on
+      }
+    }
+  };
+  std::vector<JoinHandle<void>> handles;
+  std::vector<weft::TaskId> ids;
+  for (std::size_t i = 0; i < kTasks; ++i) {
+    handles.push_back(rt.spawn(body()));
+    ids.push_back(handles.back().id());
+  }
+  while (started.load() < kTasks) std::this_thread::yield();
+  CancelStorm storm(rt, ids, seed);
+  running_storm.store(&storm, std::memory_order_release);
+  Outcomes out = join_all(rt, handles);
+  storm.stop();
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_EQ(out.completed, kTasks) << "every task swallows its cancels and ends normally";
+  EXPECT_FALSE(m.locked());
+  EXPECT_EQ(sem.available(), 2);
+  std::cout << sections.load() << " sections, " << cancels_caught.load() << " cancels caught\n";
 }
 
 }  // namespace
