@@ -50,7 +50,7 @@ for name, fields in base.items():
         b = statistics.median(samples)
         n = statistics.median(new[name][field])
         change = f"{100 * (n / b - 1):+7.1f}%" if b else "      -"
-        lines.append((label, f"{b:10.2f}{unit:>2s}", f"{n:10.2f}{unit:>2s}", change))
+        lines.append((label, f"{b:10.4g}{unit:>2s}", f"{n:10.4g}{unit:>2s}", change))
 width = max((len(l[0]) for l in lines), default=10)
 print(f"{'benchmark (counters indented)':{width}s} {'base':>12s} {'new':>12s} {'change':>8s}")
 for label, b, n, change in lines:
