@@ -4,6 +4,7 @@
 // returned (with its index) or its failure rethrown. Cancelling the awaiting task
 // cancels every child, waits for them, and throws CancelledError.
 #include <cstddef>
+#include <exception>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -31,16 +32,39 @@ namespace detail {
 template <class T>
 Task<WhenAnyResult<T>> when_any_vector(std::vector<Task<T>> tasks) {
   if (tasks.empty()) throw std::invalid_argument("weft::when_any: no tasks");
+  for (const Task<T>& task : tasks)  // before anything runs, as gather does
+    if (!task.valid()) throw InvalidStateError("weft::when_any: an empty Task");
   Siblings siblings(Siblings::Decides::AnyEnd);
   std::vector<JoinHandle<T>> handles;
   handles.reserve(tasks.size());
   std::vector<TaskHeader*> children;
   children.reserve(tasks.size());
+  siblings.reserve(tasks.size());
+  Task<void> all_ends = await_all_ends(children, siblings);  // allocated before any spawn
+  // A spawn that fails (RuntimeClosed as the runtime shuts down, std::bad_alloc) must
+  // not leave the children already spawned running: they report to `siblings`, in this
+  // frame. They are cancelled and awaited, then the failure is rethrown.
+  std::exception_ptr spawn_failure;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
-    handles.push_back(spawn_sibling(std::move(tasks[i]), siblings, i));
+    try {
+      handles.push_back(spawn_sibling(std::move(tasks[i]), siblings, i));
+    } catch (...) {
+      spawn_failure = std::current_exception();
+      break;
+    }
     children.push_back(&handles.back().header());
   }
-  co_await await_all_ends(children, siblings);
+  if (spawn_failure) siblings.cancel_all();
+  co_await std::move(all_ends);
+  if (spawn_failure) {
+    for (JoinHandle<T>& handle : handles) {
+      try {
+        (void)handle.exception();  // retrieved: none is reported as unobserved
+      } catch (const TaskCancelled&) {
+      }
+    }
+    std::rethrow_exception(spawn_failure);
+  }
   // Nobody decided only if every child was cancelled before it ever ran (from outside):
   // then the first one's TaskCancelled is the answer.
   const long decisive = siblings.decisive();

@@ -27,7 +27,12 @@ class Siblings {
   enum class Decides { Failure, AnyEnd };
   explicit Siblings(Decides decides) : decides_(decides) {}
 
-  // After spawning child `index`; cancels it at once if the outcome is decided.
+  // Before spawning: room for every child, so that add() never allocates (a failure
+  // there would leave a spawned child unknown to the others). May throw.
+  void reserve(std::size_t children) { children_.reserve(children); }
+
+  // After spawning child `index`; cancels it at once if the outcome is decided. Does
+  // not allocate after reserve().
   void add(TaskHeader& child) {
     bool decided;
     {
@@ -132,8 +137,11 @@ struct SiblingsYield {
 // Awaits the end of every child. If the awaiting task is cancelled meanwhile: every
 // child is cancelled at once, all are awaited (also while the runtime shuts down: the
 // children's wrappers report to `siblings`, which lives in the caller's frame), then
-// the CancelledError is rethrown.
-inline Task<void> await_all_ends(std::vector<TaskHeader*> children, Siblings& siblings) {
+// the CancelledError is rethrown. `children` by reference: the caller makes this Task
+// before it spawns anything (so that nothing allocates between the spawns and the
+// awaiting: a failure there would leave children running that report to `siblings`),
+// fills the vector, then awaits the Task at once; both live in the caller's frame.
+inline Task<void> await_all_ends(const std::vector<TaskHeader*>& children, Siblings& siblings) {
   TaskHeader& self = *current_task();
   std::exception_ptr own_cancel;
   for (TaskHeader* child : children) {
