@@ -19,6 +19,7 @@
 
 #include <weft/weft.hpp>
 
+#include "failing_operator_new.hpp"
 #include "runtime_helpers.hpp"
 
 namespace {
@@ -126,9 +127,8 @@ TEST(ChannelExceptions, AThrowingDeliveryLeavesTheWaitingReceiverQueued) {
 // The same with a plain Channel<std::uint64_t>: the buffer's emplace_back in a receive
 // may allocate a block, and std::bad_alloc there must lose neither the value at the
 // front nor the waiting sender. The first allocation on this thread fails
-// while `fail_next_allocation` is set; each round shifts the deque by one element,
+// while weft::test::fail_allocation_in is 1; each round shifts the deque by one element,
 // until the refill needs a new block.
-thread_local bool fail_next_allocation = false;
 
 TEST(ChannelExceptions, BadAllocInTheRefillLosesNoValueAndNoSender) {
   weft::Runtime rt({.workers = 1});
@@ -142,13 +142,13 @@ TEST(ChannelExceptions, BadAllocInTheRefillLosesNoValueAndNoSender) {
     auto s = rt.spawn(sender(mine));
     wait_until_awaiting(rt, s.id(), "channel send");
     std::optional<std::uint64_t> got;
-    fail_next_allocation = true;
+    weft::test::fail_allocation_in = 1;
     try {
       got = ch.try_recv();
     } catch (const std::bad_alloc&) {
       hit = true;
     }
-    fail_next_allocation = false;
+    weft::test::fail_allocation_in = 0;
     if (!hit) {
       ASSERT_TRUE(got.has_value());
       ASSERT_TRUE(done_within(s, kResumed));
@@ -169,19 +169,3 @@ TEST(ChannelExceptions, BadAllocInTheRefillLosesNoValueAndNoSender) {
 }
 
 }  // namespace
-
-void* operator new(std::size_t size) {
-  if (fail_next_allocation) {
-    fail_next_allocation = false;
-    throw std::bad_alloc();
-  }
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-// operator new above allocates with malloc, so free is the matching release; g++ cannot
-// see that through the replacement and warns.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop

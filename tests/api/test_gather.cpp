@@ -17,6 +17,8 @@
 
 #include <weft/weft.hpp>
 
+#include "runtime_helpers.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -208,25 +210,26 @@ TEST_F(Gather, WhenAnyRethrowsTheWinnersFailure) {
   EXPECT_EQ(rt.block_on(body()), "first");
 }
 
-// A child whose cancellation cleanup takes 10 s.
-Task<int> slow_cleanup() {
-  std::exception_ptr cancelled;
-  try {
-    co_await weft::sleep_for(1h);
-  } catch (const CancelledError&) {
-    cancelled = std::current_exception();
-  }
-  if (cancelled) {
-    co_await weft::sleep_for(10s);  // the request was delivered: this sleep is not cancelled
-    std::rethrow_exception(cancelled);
-  }
-  co_return 0;
-}
 // A child that finishes at 5 s unless cancelled.
 Task<int> finishes_at_5s(std::atomic<bool>* finished) {
   co_await weft::sleep_for(5s);
   finished->store(true);
   co_return 1;
+}
+
+// Spawns `combinator` (a lazy Task gathering its children), cancels it at 1 s and
+// waits for it to end.
+void cancel_at_one_second(weft::Runtime& rt, Task<void> combinator) {
+  auto body = [&]() -> Task<void> {
+    auto handle = weft::spawn(std::move(combinator));
+    co_await weft::sleep_for(1s);
+    handle.cancel();
+    try {
+      co_await handle;
+    } catch (const CancelledError&) {
+    }
+  };
+  rt.block_on(body());
 }
 
 // asyncio: _GatheringFuture.cancel() cancels every child at once (the docs: "If
@@ -236,34 +239,19 @@ Task<int> finishes_at_5s(std::atomic<bool>* finished) {
 TEST_F(Gather, ReturnExceptionsACancelOfTheGathererReachesEveryChildAtOnce) {
   std::atomic<bool> finished{false};
   auto gatherer = [&]() -> Task<void> {
-    co_await weft::gather(weft::return_exceptions, slow_cleanup(), finishes_at_5s(&finished));
+    co_await weft::gather(weft::return_exceptions, weft::test::cancelled_after_slow_cleanup(),
+                          finishes_at_5s(&finished));
   };
-  auto body = [&]() -> Task<void> {
-    auto handle = weft::spawn(gatherer());
-    co_await weft::sleep_for(1s);
-    handle.cancel();
-    try {
-      co_await handle;
-    } catch (const CancelledError&) {
-    }
-  };
-  rt.block_on(body());
+  cancel_at_one_second(rt, gatherer());
   EXPECT_FALSE(finished.load()) << "the second child was not cancelled at 1 s; it ran to 5 s";
 }
 
 TEST_F(Gather, WhenAnyACancelOfTheWaiterReachesEveryChildAtOnce) {
   std::atomic<bool> finished{false};
-  auto racer = [&]() -> Task<void> { co_await weft::when_any(slow_cleanup(), finishes_at_5s(&finished)); };
-  auto body = [&]() -> Task<void> {
-    auto handle = weft::spawn(racer());
-    co_await weft::sleep_for(1s);
-    handle.cancel();
-    try {
-      co_await handle;
-    } catch (const CancelledError&) {
-    }
+  auto racer = [&]() -> Task<void> {
+    co_await weft::when_any(weft::test::cancelled_after_slow_cleanup(), finishes_at_5s(&finished));
   };
-  rt.block_on(body());
+  cancel_at_one_second(rt, racer());
   EXPECT_FALSE(finished.load()) << "the second child was not cancelled at 1 s; it ran to 5 s";
 }
 

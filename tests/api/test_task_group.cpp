@@ -25,6 +25,8 @@
 #include <weft/task_group.hpp>
 #include <weft/weft.hpp>
 
+#include "runtime_helpers.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -827,20 +829,6 @@ TEST_F(TaskGroupTest, EmptyGroup) {
   EXPECT_EQ(rt.block_on(runner()), 5);
 }
 
-// A child whose cancellation cleanup takes 10 s.
-Task<int> slow_cleanup() {
-  std::exception_ptr cancelled;
-  try {
-    co_await weft::sleep_for(1h);
-  } catch (const CancelledError&) {
-    cancelled = std::current_exception();
-  }
-  if (cancelled) {
-    co_await weft::sleep_for(10s);  // the request was delivered: this sleep is not cancelled
-    std::rethrow_exception(cancelled);
-  }
-  co_return 0;
-}
 Task<void> fail_after_seconds(std::chrono::seconds d) {
   co_await weft::sleep_for(d);
   throw std::runtime_error("boom");
@@ -855,7 +843,7 @@ TEST_F(TaskGroupTest, AnOutsideCancelCollidingWithAFailureIsRequestedAgain) {
     try {
       co_await weft::task_group([&](TaskGroup& g) -> Task<void> {
         g.spawn(fail_after_seconds(1s));
-        g.spawn(slow_cleanup());  // keeps the group draining until 11 s
+        g.spawn(weft::test::cancelled_after_slow_cleanup());  // keeps the group draining until 11 s
         co_await weft::sleep_for(1h);
       });
     } catch (const ExceptionGroup&) {

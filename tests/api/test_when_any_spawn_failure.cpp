@@ -21,13 +21,14 @@
 
 #include <weft/weft.hpp>
 
+#include "failing_operator_new.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 using weft::Task;
 
-// The allocation to fail on this thread: 0 = none, k = the k-th from now.
-thread_local int fail_allocation_in = 0;
+using weft::test::fail_allocation_in;
 
 struct Counters {
   std::atomic<int> started{0};
@@ -105,16 +106,3 @@ TEST(WhenAnySpawnFailure, AnEmptyTaskIsInvalidStateAndRunsNothing) {
 }
 
 }  // namespace
-
-void* operator new(std::size_t size) {
-  if (fail_allocation_in > 0 && --fail_allocation_in == 0) throw std::bad_alloc();
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-// operator new above allocates with malloc, so free is the matching release; g++ cannot
-// see that through the replacement and warns.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop

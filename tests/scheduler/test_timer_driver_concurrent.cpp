@@ -65,6 +65,16 @@ void wait_outside_until(const std::atomic<bool>& woke) {
   while (!woke.load(std::memory_order_acquire) && Steady::now() <= give_up) std::this_thread::yield();
 }
 
+// Joins both tasks; true if the computing one saw the sleeper wake before its give-up.
+bool computed_in_time(weft::Runtime& rt, weft::JoinHandle<bool>& computing, weft::JoinHandle<void>& sleeping) {
+  auto join = [&]() -> Task<bool> {
+    const bool in_time = co_await computing;
+    co_await sleeping;
+    co_return in_time;
+  };
+  return rt.block_on(join());
+}
+
 TEST(TimerDriver, TheDriverRunsATaskItWokeAndAnotherWorkerDrivesTheRest) {
   for (int round = 0; round < kRounds; ++round) {
     weft::Runtime rt({.workers = 2});
@@ -79,12 +89,7 @@ TEST(TimerDriver, TheDriverRunsATaskItWokeAndAnotherWorkerDrivesTheRest) {
     };
     weft::JoinHandle<bool> computing = rt.spawn(a());
     weft::JoinHandle<void> sleeping = rt.spawn(b());
-    auto join = [&]() -> Task<bool> {
-      const bool in_time = co_await computing;
-      co_await sleeping;
-      co_return in_time;
-    };
-    ASSERT_TRUE(rt.block_on(join())) << "round " << round << ": the second timer waited for the computation";
+    ASSERT_TRUE(computed_in_time(rt, computing, sleeping)) << "round " << round << ": the second timer waited for the computation";
   }
 }
 
@@ -117,12 +122,7 @@ TEST(TimerDriver, ATimerInsertedWithNoDriverWakesAnIdleWorkerToDriveIt) {
     };
     weft::JoinHandle<void> sleeping = rt.spawn(s());
     wait_outside_until(s_woke);
-    auto join = [&]() -> Task<bool> {
-      const bool in_time = co_await computing;
-      co_await sleeping;
-      co_return in_time;
-    };
-    ASSERT_TRUE(rt.block_on(join())) << "round " << round << ": the timer waited for the computation";
+    ASSERT_TRUE(computed_in_time(rt, computing, sleeping)) << "round " << round << ": the timer waited for the computation";
   }
 }
 
@@ -152,12 +152,7 @@ TEST(TimerDriver, ADriverANotifyTakesForNewWorkIsBackedUpByTheDeputy) {
     auto c = [&]() -> Task<bool> { co_return compute_until(s_woke); };
     weft::JoinHandle<bool> computing = rt.spawn(c());
     wait_outside_until(s_woke);
-    auto join = [&]() -> Task<bool> {
-      const bool in_time = co_await computing;
-      co_await sleeping;
-      co_return in_time;
-    };
-    ASSERT_TRUE(rt.block_on(join())) << "round " << round << ": the timer waited for the computation";
+    ASSERT_TRUE(computed_in_time(rt, computing, sleeping)) << "round " << round << ": the timer waited for the computation";
   }
 }
 

@@ -1,6 +1,9 @@
 #pragma once
 // Helpers shared by the api tests: waiting (on a condition, not on time) until a task
-// has reached a given suspension point, and joining a task from outside the runtime.
+// has reached a given suspension point, joining a task from outside the runtime, and a
+// child whose cleanup after a cancel takes a while.
+#include <chrono>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,6 +37,22 @@ bool join_cancelled(Runtime& rt, JoinHandle<T>& handle, std::string* message = n
     co_return false;
   };
   return rt.block_on(joiner());
+}
+
+// Sleeps an hour; cancelled, it cleans up for `cleanup` (a sleep the delivered request
+// does not cut short), then rethrows its CancelledError. Returns 0 if not cancelled.
+inline Task<int> cancelled_after_slow_cleanup(std::chrono::nanoseconds cleanup = std::chrono::seconds(10)) {
+  std::exception_ptr cancelled;
+  try {
+    co_await sleep_for(std::chrono::hours(1));
+  } catch (const CancelledError&) {
+    cancelled = std::current_exception();
+  }
+  if (cancelled) {
+    co_await sleep_for(cleanup);
+    std::rethrow_exception(cancelled);
+  }
+  co_return 0;
 }
 
 }  // namespace weft::test

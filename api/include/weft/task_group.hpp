@@ -86,6 +86,7 @@
 #include <utility>
 #include <vector>
 
+#include <weft/detail/quiet_yield.hpp>
 #include <weft/errors.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/spawn.hpp>
@@ -305,25 +306,6 @@ struct Drain {
   DrainAwaiter weft_awaiter(TaskHeader& self) const { return DrainAwaiter(group, self); }
 };
 
-// A reschedule that delivers no cancellation (the owner waiting for COMPLETE).
-class QuietYieldAwaiter {
- public:
-  explicit QuietYieldAwaiter(TaskHeader& self) : self_(self) {}
-  bool await_ready() noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> handle) noexcept {
-    self_.resume_point = handle;
-    self_.set_awaiting(detail::Awaiting::TaskGroup);
-    yield_current(self_);
-  }
-  void await_resume() noexcept { self_.clear_awaiting(); }
-
- private:
-  TaskHeader& self_;
-};
-struct QuietYield {
-  QuietYieldAwaiter weft_awaiter(TaskHeader& self) const { return QuietYieldAwaiter(self); }
-};
-
 }  // namespace detail
 
 class TaskGroup {
@@ -472,7 +454,7 @@ Task<void> task_group(F body) {
   // No lock needed: finished, so `members` no longer changes.
   for (detail::TaskHeader* member : state->members) {
     while (!member->state.load(std::memory_order_acquire).is_complete()) {
-      co_await detail::QuietYield{};
+      co_await detail::QuietYield{detail::Awaiting::TaskGroup};
     }
   }
 

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include <weft/detail/quiet_yield.hpp>
 #include <weft/join_handle.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
@@ -114,26 +115,6 @@ struct ShieldedEndOf {
   }
 };
 
-// A reschedule that delivers no cancellation (used while the runtime shuts down, when
-// every wait throws at once).
-class SiblingsYieldAwaiter {
- public:
-  explicit SiblingsYieldAwaiter(TaskHeader& self) : self_(self) {}
-  bool await_ready() noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> handle) noexcept {
-    self_.resume_point = handle;
-    self_.set_awaiting(Awaiting::Yield);
-    yield_current(self_);
-  }
-  void await_resume() noexcept { self_.clear_awaiting(); }
-
- private:
-  TaskHeader& self_;
-};
-struct SiblingsYield {
-  SiblingsYieldAwaiter weft_awaiter(TaskHeader& self) const { return SiblingsYieldAwaiter(self); }
-};
-
 // Awaits the end of every child. If the awaiting task is cancelled meanwhile: every
 // child is cancelled at once, all are awaited (also while the runtime shuts down: the
 // children's wrappers report to `siblings`, which lives in the caller's frame), then
@@ -147,7 +128,7 @@ inline Task<void> await_all_ends(const std::vector<TaskHeader*>& children, Sibli
   for (TaskHeader* child : children) {
     while (!child->state.load(std::memory_order_acquire).is_complete()) {
       if (own_cancel && runtime_closed(*self.runtime)) {
-        co_await SiblingsYield{};  // the request stays pending: every wait would throw
+        co_await QuietYield{Awaiting::Yield};  // the request stays pending: every wait would throw
         continue;
       }
       try {
