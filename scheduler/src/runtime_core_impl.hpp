@@ -60,6 +60,7 @@ class RuntimeCore final : public ClockListener {
 
   // Time moved (a ManualClock): parked workers look at the timers again.
   void on_clock_advanced() noexcept override;
+  std::optional<Clock::time_point> idle_until() noexcept override;
   void wake_timer_driver() noexcept;
   // Timers pending and nobody holds the driver role: wake a parked worker to take it.
   void ensure_timer_driver() noexcept;

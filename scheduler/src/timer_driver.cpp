@@ -57,6 +57,13 @@ TimerDriver::DriverArm TimerDriver::arm_driver() {
   return arm;
 }
 
+std::optional<Clock::time_point> TimerDriver::next_deadline() {
+  std::lock_guard guard(mutex_);
+  std::optional<std::uint64_t> next = exact_next_tick();
+  if (!next) return std::nullopt;
+  return time_of_tick(*next);
+}
+
 std::optional<Clock::time_point> TimerDriver::arm_deputy(unsigned worker) {
   std::lock_guard guard(mutex_);
   if (deputy_ >= 0) return std::nullopt;

@@ -110,6 +110,8 @@ class TimerDriver {
     int deputy_to_rearm = -1;
   };
   DriverArm arm_driver();
+  // The exact earliest deadline (nullopt if none), without arming anything.
+  std::optional<Clock::time_point> next_deadline();
   // `worker` becomes the deputy if timers are pending and nobody is: returns the time
   // until which it parks (the earliest deadline plus the grace).
   std::optional<Clock::time_point> arm_deputy(unsigned worker);

@@ -166,6 +166,11 @@ void Worker::park() {
 void Worker::sleep_parked() {
   TimerDriver& timers = runtime_.timers;
   if (!timers.pending()) {
+    // Auto-advance: no timer of ours, but another runtime on the clock may have been
+    // refused a jump while we were busy; now that we are idle, time may move for it.
+    if (runtime_.auto_advancing() && runtime_.idle.all_parked() && !any_work_visible() &&
+        runtime_.manual_clock->try_auto_advance())
+      return;
     parker_.park();
     return;
   }
@@ -196,8 +201,10 @@ void Worker::sleep_parked() {
     if (runtime_.manual_clock == nullptr) {
       parker_.park_until(*arm.deadline);
     } else if (may_jump && runtime_.idle.all_parked() && !any_work_visible()) {
-      // Every task is blocked: time jumps to the next deadline (the loop fires it).
-      runtime_.manual_clock->advance_to(*arm.deadline);
+      // Every task is blocked: time jumps to the next deadline (the loop fires it), if
+      // every other runtime on the clock is idle too (ManualClock::try_auto_advance);
+      // else the last of them to go idle makes the jump.
+      if (!runtime_.manual_clock->try_auto_advance() && *arm.deadline > runtime_.clock.now()) parker_.park();
     } else {
       parker_.park();  // a ManualClock moves only by advance(), which unparks us
     }

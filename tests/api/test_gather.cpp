@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <weft/weft.hpp>
@@ -208,6 +209,17 @@ TEST_F(Gather, WhenAnyRethrowsTheWinnersFailure) {
     co_return "";
   };
   EXPECT_EQ(rt.block_on(body()), "first");
+}
+
+// gather() of no Task returns an empty tuple at once, as gather(empty vector) and
+// asyncio's gather() do; it dereferenced child 0 (found by a review).
+TEST_F(Gather, GatherOfNoTasksReturnsAnEmptyTuple) {
+  auto body = []() -> Task<int> {
+    std::tuple<> values = co_await weft::gather();
+    (void)values;
+    co_return 7;
+  };
+  EXPECT_EQ(rt.block_on(body()), 7);
 }
 
 // A child that finishes at 5 s unless cancelled.

@@ -4,13 +4,15 @@
 // at once), a cancel wakes a sleeper immediately and removes its timer, a non-positive
 // duration or a past time point is a plain yield, sleep_until(time_point::max()) sleeps
 // "forever" (also from a clock that starts before the epoch) and is still cancellable,
-// tasks() shows "sleep <duration>", and on the steady clock a sleep never ends before
-// its duration.
+// tasks() shows "sleep <duration>", on the steady clock a sleep never ends before its
+// duration, durations too negative for nanoseconds still yield, and two runtimes on one
+// auto-advancing clock jump only when both are idle.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <latch>
+#include <optional>
 #include <thread>
 
 #include <weft/weft.hpp>
@@ -23,6 +25,7 @@ using weft::test::wait_until_awaiting;
 
 using namespace std::chrono_literals;
 using weft::Task;
+using Steady = std::chrono::steady_clock;
 
 
 TEST(Time, SleepEndsWhenTheManualClockReachesTheDeadline) {
@@ -196,6 +199,122 @@ TEST(StopToken, RequestedWhenTheTaskIsFirstCancelledAndStaysAfterUncancel) {
     co_return weft::this_task::stop_token().stop_requested();  // asked for after the cancel
   };
   EXPECT_TRUE(rt.block_on(late()));
+}
+
+// ---- auto-advance on a ManualClock shared by two runtimes ----------------------------
+//
+// clock.hpp: "A ManualClock may drive several runtimes", and with auto-advance time
+// jumps when every worker is idle and a timer is pending. Each runtime decided alone:
+// an idle runtime jumped the shared clock while a task of the other was runnable (found
+// by a review). Now the jump is decided over every runtime on the clock at once
+// (ManualClock::try_auto_advance). A task computes (yields) for 100 ms of real time:
+// the length of its work, not a wait for something.
+
+// Runnable the whole time (it only yields) for `real` of real time; returns the virtual
+// time that passed meanwhile. While it runs, no jump is allowed.
+Task<std::chrono::nanoseconds> busy_yielding(const weft::ManualClock& clock, std::chrono::milliseconds real,
+                                             std::atomic<bool>* started) {
+  const auto t0 = clock.now();
+  started->store(true);
+  const auto until = Steady::now() + real;
+  while (Steady::now() < until) co_await weft::this_task::yield();
+  co_return clock.now() - t0;
+}
+
+TEST(TimeSharedClock, AutoAdvanceDoesNotJumpWhileAnotherRuntimesTaskIsRunnable) {
+  weft::ManualClock clock;
+  clock.set_auto_advance(true);
+  weft::Runtime busy_rt({.workers = 1, .clock = &clock});
+  weft::Runtime idle_rt({.workers = 1, .clock = &clock});
+  std::atomic<bool> started{false};
+  auto busy = busy_rt.spawn(busy_yielding(clock, 100ms, &started));
+  while (!started.load()) std::this_thread::yield();
+  // The other runtime's only task sleeps an hour: that runtime is idle, the busy one is not.
+  auto sleeper = [&]() -> Task<void> { co_await weft::sleep_for(1h); };
+  auto sleeping = idle_rt.spawn(sleeper());
+  auto join = [&]() -> Task<std::chrono::nanoseconds> { co_return co_await busy; };
+  EXPECT_EQ(busy_rt.block_on(join()), std::chrono::nanoseconds(0))
+      << "virtual time passed while a task of busy_rt was runnable the whole time";
+  sleeping.cancel();
+  weft::test::join_cancelled(idle_rt, sleeping);  // cancelled, or ended by the jump
+}
+
+// The user-visible effect: a timeout in one runtime expires while its inner is runnable
+// (yielding, no virtual time needed), because an idle runtime on the same clock jumped.
+Task<int> yields_for(std::chrono::milliseconds real) {
+  const auto until = Steady::now() + real;
+  while (Steady::now() < until) co_await weft::this_task::yield();
+  co_return 7;
+}
+
+TEST(TimeSharedClock, AWaitForDoesNotTimeOutBecauseAnIdleRuntimeOnTheSameClockJumped) {
+  weft::ManualClock clock;
+  clock.set_auto_advance(true);
+  weft::Runtime busy_rt({.workers = 1, .clock = &clock});
+  weft::Runtime idle_rt({.workers = 1, .clock = &clock});
+  std::atomic<bool> started{false};
+  auto body = [&]() -> Task<int> {
+    started.store(true);
+    co_return co_await weft::wait_for(yields_for(100ms), 1s);
+  };
+  auto waiting = busy_rt.spawn(body());
+  while (!started.load()) std::this_thread::yield();
+  auto sleeper = [&]() -> Task<void> { co_await weft::sleep_for(1h); };
+  auto sleeping = idle_rt.spawn(sleeper());
+  auto join = [&]() -> Task<int> { co_return co_await waiting; };
+  int value = -1;
+  EXPECT_NO_THROW(value = busy_rt.block_on(join())) << "TimeoutError: the 1 s timeout expired in no real virtual time";
+  EXPECT_EQ(value, 7);
+  sleeping.cancel();
+  weft::test::join_cancelled(idle_rt, sleeping);  // cancelled, or ended by the jump
+}
+
+// ---- negative durations that overflow nanoseconds ------------------------------------
+//
+// API.md: "a non-positive duration is a plain yield"; "a non-positive timeout on a lazy
+// task never starts it". sleep_for saturates large positive durations only, and
+// deadline_after guarded only large positive ones: a large negative duration converted
+// to nanoseconds overflowed (hours(-3'000'000) is -1.08e19 ns) and wrapped to about +243
+// years (found by a review). The 2 s only bound a failing run.
+
+template <class H>
+bool done_within(H& handle, std::chrono::milliseconds real) {
+  const auto give_up = Steady::now() + real;
+  while (!handle.done())
+    if (Steady::now() > give_up) return false;
+  return true;
+}
+
+TEST(Time, AHugeNegativeSleepIsAPlainYield) {
+  weft::ManualClock clock;  // no auto-advance: only a yield can end at once
+  weft::Runtime rt({.workers = 1, .clock = &clock});
+  auto sleeper = [&]() -> Task<void> { co_await weft::sleep_for(std::chrono::hours(-3'000'000)); };
+  auto handle = rt.spawn(sleeper());
+  const bool done = done_within(handle, 2000ms);
+  EXPECT_TRUE(done) << "sleep_for(hours(-3'000'000)) went to sleep instead of yielding";
+  if (!done) handle.cancel();
+  weft::test::join_cancelled(rt, handle);
+}
+
+TEST(Time, AHugeNegativeTimeoutNeverStartsTheLazyInner) {
+  weft::ManualClock clock;
+  weft::Runtime rt({.workers = 1, .clock = &clock});
+  std::atomic<bool> ran{false};
+  auto inner = [&]() -> Task<int> {
+    ran.store(true);
+    co_await weft::sleep_for(1s);
+    co_return 1;
+  };
+  auto body = [&]() -> Task<bool> {
+    std::optional<int> value = co_await weft::move_on_after(std::chrono::hours(-3'000'000), inner());
+    co_return value.has_value();
+  };
+  auto handle = rt.spawn(body());
+  const bool done = done_within(handle, 2000ms);
+  EXPECT_TRUE(done) << "move_on_after(hours(-3'000'000), ...) did not time out at once";
+  EXPECT_FALSE(ran.load()) << "the lazy inner was started";
+  if (!done) handle.cancel();
+  weft::test::join_cancelled(rt, handle);
 }
 
 }  // namespace

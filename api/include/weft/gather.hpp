@@ -146,7 +146,8 @@ class [[nodiscard]] GatherTuple {
         (bind_child(children_[i++], task), ...);
       }, tasks_);
       throw_if_cancel_pending(self_);
-      return false;
+      // gather() of no Task: nothing to fork (ForkJoin::start needs a child 0).
+      return sizeof...(Ts) == 0;
     }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept { return join_.start(parent); }
     result_type await_resume() {

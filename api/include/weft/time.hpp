@@ -116,6 +116,8 @@ template <class Rep, class Period>
 detail::SleepFor sleep_for(std::chrono::duration<Rep, Period> duration) {
   // Saturate instead of overflowing: sleep_for(hours::max()) sleeps "forever".
   using ns = std::chrono::nanoseconds;
+  // A non-positive duration is a yield; converting a large negative one would overflow.
+  if (duration <= duration.zero()) return detail::SleepFor(ns::zero());
   if (duration >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(ns::max() / 2))
     return detail::SleepFor(ns::max() / 2);
   return detail::SleepFor(std::chrono::duration_cast<ns>(duration));

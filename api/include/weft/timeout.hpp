@@ -60,6 +60,8 @@ Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout) {
   TaskHeader* self = current_task();
   if (self == nullptr) throw NotInRuntime("weft: timeouts are awaited inside a task");
   auto now = runtime_clock(*self->runtime).now();
+  // Expired at once; converting a large negative timeout would overflow.
+  if (timeout <= timeout.zero()) return now;
   // Compared as double seconds: converting seconds::max() (or hours::max()) to
   // nanoseconds would overflow.
   if (std::chrono::duration<double>(timeout) >= std::chrono::duration<double>(std::chrono::nanoseconds::max() / 4))

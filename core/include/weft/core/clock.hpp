@@ -12,11 +12,16 @@
 //   * Listeners are called on the thread that moves the clock, under the clock's
 //     listener lock, so that a runtime unregistering itself waits for a call in
 //     progress. A listener may read now() but must not add or remove listeners.
+//   * Auto-advance is decided over every listener at once (try_auto_advance): time
+//     jumps only while every runtime on the clock is idle, and only to the earliest
+//     deadline among them. A runtime that jumped alone would move time under a task
+//     of another runtime that is runnable, or past that runtime's earlier timers.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
@@ -49,6 +54,9 @@ class SteadyClock final : public Clock {
 class ClockListener {
  public:
   virtual void on_clock_advanced() noexcept = 0;
+  // For auto-advance: nullopt while the listener has work that may run (time must not
+  // jump), else its earliest timer deadline (time_point::max() if none).
+  virtual std::optional<Clock::time_point> idle_until() noexcept { return Clock::time_point::max(); }
 
  protected:
   ~ClockListener() = default;
@@ -82,6 +90,24 @@ class ManualClock final : public Clock {
     if (on) notify();  // idle runtimes re-check now that they may jump
   }
   bool auto_advance() const noexcept { return auto_advance_.load(std::memory_order_relaxed); }
+
+  // Auto-advance: if every listener is idle, moves time to the earliest deadline among
+  // them and tells every listener. False if some listener is busy, none has a timer,
+  // or the earliest deadline has already passed (its runtime was told when it did).
+  bool try_auto_advance() {
+    std::lock_guard guard(mutex_);
+    if (!auto_advance()) return false;
+    time_point earliest = time_point::max();
+    for (ClockListener* listener : listeners_) {
+      std::optional<time_point> until = listener->idle_until();
+      if (!until) return false;
+      if (*until < earliest) earliest = *until;
+    }
+    if (earliest == time_point::max() || earliest <= now()) return false;
+    move_to(earliest);
+    for (ClockListener* listener : listeners_) listener->on_clock_advanced();
+    return true;
+  }
 
   void add_listener(ClockListener* listener) {
     std::lock_guard guard(mutex_);
