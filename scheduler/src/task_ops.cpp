@@ -81,9 +81,14 @@ TaskHeader* forward_wait(TaskHeader& task, std::uint64_t generation) {
   WaitForward& forward = *task.wait_forward;
   TaskHeader* target = forward.target;
   target->state.ref_inc();  // the awaiter's handle may go as soon as we re-arm
-  // A second request only counts: the awaited task was cancelled already. This also
-  // ends the walk around a cycle of awaits (a deadlock before any cancel, and after).
-  const bool first = !forward.forwarded;
+  // A second request only counts while the awaited task has not yet taken the one
+  // forwarded before; once it has (it may have swallowed it and gone on), the request is
+  // forwarded again, as asyncio's Task.cancel() cancels its _fut_waiter on every call.
+  // Not forwarding to a task whose request is still pending also ends the walk around a
+  // cycle of awaits (a deadlock before any cancel, and after).
+  // Acquire: as register_cancel's reads; a stale answer only forwards one more count.
+  const bool first =
+      !forward.forwarded || !target->state.load(std::memory_order_acquire).has(TaskStateWord::CANCEL_REQUESTED);
   forward.forwarded = true;
   task.wait.rearm_after_forward(generation);
   // A completion whose try_wake met CANCELLED gave up; look at the target again

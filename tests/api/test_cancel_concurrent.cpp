@@ -6,7 +6,8 @@
 //     every started task runs exactly once, and a task that never started was cancelled;
 //   * cancel vs cancel: four threads cancel the same suspended tasks (shielded waits,
 //     and forwarding waits): one CancelledError per task, cancelling() equals the
-//     number of cancel() calls that returned true;
+//     number of cancel() calls that returned true; a forwarding wait's target was
+//     cancelled at least once and at most once per such call;
 //   * cancel vs wake: an awaiter is cancelled while the task it awaits completes: it
 //     gets the value or a CancelledError at the await, never TaskCancelled, never both,
 //     never hangs; a request that lost the race is delivered at the next suspension
@@ -274,10 +275,13 @@ void cancel_vs_cancel(bool shielded) {
       EXPECT_FALSE(targets[i].done());  // the shield left it running
       EXPECT_EQ(targets[i].cancelling(), 0);
     } else {
-      // Forwarded once, whatever the number of requests.
+      // Every request is forwarded unless the target still holds an undelivered one
+      // (asyncio's Task.cancel calls the awaited task's cancel each time): at least
+      // one reached it, at most one per request that counted.
       EXPECT_TRUE(targets[i].done());
       EXPECT_TRUE(targets[i].cancelled());
-      EXPECT_EQ(targets[i].cancelling(), 1);
+      EXPECT_GE(targets[i].cancelling(), 1);
+      EXPECT_LE(targets[i].cancelling(), slot.cancel_true.load());
     }
   }
   if (shielded) {

@@ -87,14 +87,15 @@ class JoinAwaiter {
   bool await_ready() {
     if (&target_ == &self_) throw InvalidStateError("weft: a task cannot await its own handle");
     // A request pending as the wait begins: shielded, it is delivered now; otherwise it
-    // goes to the awaited task first and is delivered once that task has finished.
+    // goes to the awaited task first and stays pending here, delivered once that task
+    // has finished (await_resume), as one that arrives during the wait: further requests
+    // meanwhile only count, and an uncancel() to zero withdraws it.
     if (self_.state.cancel_requested_relaxed()) {
-      std::string message;
-      if (take_cancel_request(self_, message)) {
-        if (!forwards()) throw_cancelled(std::move(message));
-        deliver_after_join_ = true;
-        own_message_ = message;
-        request_cancel(target_, message);
+      if (!forwards()) {
+        std::string message;
+        if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
+      } else {
+        forward_pending_request();
       }
     }
     return target_.state.load(std::memory_order_acquire).is_complete();
@@ -138,7 +139,6 @@ class JoinAwaiter {
     }
     // The awaited task has finished. If our own cancellation was forwarded to it, that
     // is what we throw now (asyncio: the awaiter's CancelledError, not the awaited's).
-    if (deliver_after_join_) throw_cancelled(std::move(own_message_));
     if (forward_.forwarded) deliver_own_cancel();
     if constexpr (Retrieve) {
       rethrow_task_failure(target_);
@@ -154,17 +154,34 @@ class JoinAwaiter {
   // We won our own fresh wait because of a pending request: forward it like a
   // canceller would, re-arm, and report whether the target has already finished
   // (then we won the wake too and resume at once).
+  // A request forwarded at await_ready is not forwarded again.
   bool resume_after_forwarding() {
+    const bool first = !forward_.forwarded;
     forward_.forwarded = true;
     self_.wait.rearm_after_forward(generation_);
+    if (first) {
+      std::string message;
+      {
+        std::lock_guard guard(self_.cancel_lock);
+        if (const TaskExtras* extras = self_.find_extras()) message = extras->cancel_message;
+      }
+      request_cancel(target_, message);
+    }
+    return target_.state.load(std::memory_order_seq_cst).is_complete() &&
+           self_.wait.try_wake(generation_);
+  }
+
+  // await_ready: forwards a pending request to the target, leaving it pending here.
+  void forward_pending_request() {
     std::string message;
     {
       std::lock_guard guard(self_.cancel_lock);
+      // Relaxed: the cancel lock orders this with request_cancel and uncancel.
+      if (!self_.state.load(std::memory_order_relaxed).has(TaskStateWord::CANCEL_REQUESTED)) return;
       if (const TaskExtras* extras = self_.find_extras()) message = extras->cancel_message;
     }
+    forward_.forwarded = true;
     request_cancel(target_, message);
-    return target_.state.load(std::memory_order_seq_cst).is_complete() &&
-           self_.wait.try_wake(generation_);
   }
 
   void deliver_own_cancel() {
@@ -180,8 +197,6 @@ class JoinAwaiter {
   std::uint64_t generation_ = 0;
   bool armed_ = false;
   bool misuse_ = false;
-  bool deliver_after_join_ = false;
-  std::string own_message_;
 };
 
 }  // namespace detail
