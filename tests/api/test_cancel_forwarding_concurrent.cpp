@@ -7,7 +7,9 @@
 //     await began, as it does one that arrived during the wait;
 //   * a ring of tasks awaiting each other, cancelled repeatedly, still returns each time;
 //   * one stop token cancels every task spawned with it, and a stop racing with the
-//     tasks' completions leaves each in exactly one state.
+//     tasks' completions leaves each in exactly one state;
+//   * a second awaiter of a handle (misuse) cancelled at the same moment ends, with
+//     InvalidStateError or CancelledError, and the first awaiter still gets the value.
 // The first three failed before a review's fixes (forward_wait forwarded only the first
 // request of a wait; JoinAwaiter took a pending request up front). Bounded polls only
 // bound a failing run.
@@ -15,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <iostream>
 #include <mutex>
 #include <stop_token>
 #include <string>
@@ -328,6 +331,51 @@ TEST(CancelForwarding, StopRacingWithCompletionEachTaskEndsInOneState) {
       }
     }
   }
+}
+
+// Two reviews argued a hang: the second awaiter armed its wait before learning it was
+// Busy, and a canceller winning that fresh wait forwarded it, re-armed, to a target that
+// would never wake it. The slot is now claimed before the wait is armed. The window was
+// a few instructions wide, so this storm checks the property more than it reproduces
+// the old hang: every misusing awaiter ends, cancelled from another thread at once.
+TEST(CancelForwarding, ASecondAwaiterCancelledAsItIsToldBusyStillEnds) {
+  weft::Runtime rt({.workers = 2});
+  weft::Event release;
+  auto target_body = [&]() -> Task<int> {
+    co_await release.wait();
+    co_return 7;
+  };
+  JoinHandle<int> target = rt.spawn(target_body());
+  auto first_body = [&]() -> Task<int> { co_return co_await target; };
+  JoinHandle<int> first = rt.spawn(first_body());
+  wait_until_awaiting(rt, first.id(), task_word(target.id()));
+  int misuse = 0;
+  int cancelled = 0;
+  for (int round = 0; round < 2000; ++round) {
+    auto second_body = [&]() -> Task<int> {
+      try {
+        (void)co_await target;
+      } catch (const weft::InvalidStateError&) {
+        co_return 1;
+      }
+      co_return 0;
+    };
+    JoinHandle<int> second = rt.spawn(second_body());
+    std::thread canceller([&] { second.cancel("now"); });
+    canceller.join();
+    ASSERT_TRUE(eventually([&] { return second.done(); }, std::chrono::milliseconds(20000)))
+        << "round " << round << ": the misusing awaiter hangs";
+    if (second.cancelled()) {
+      ++cancelled;
+    } else {
+      EXPECT_EQ(second.result(), 1) << "round " << round;
+      ++misuse;
+    }
+  }
+  std::cout << misuse << " told InvalidStateError, " << cancelled << " cancelled" << std::endl;
+  release.set();
+  auto join_first = [&]() -> Task<int> { co_return co_await first; };
+  EXPECT_EQ(rt.block_on(join_first()), 7) << "the first awaiter's registration was left alone";
 }
 
 }  // namespace

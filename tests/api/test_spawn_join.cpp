@@ -234,4 +234,41 @@ TEST(SpawnJoin, ASecondAwaiterGetsInvalidStateErrorAndTheFirstStillGetsTheValue)
   EXPECT_EQ(rt.block_on(join_first()), 7) << "the first awaiter was woken with the value";
 }
 
+// The same with a cancel request pending in the second awaiter as it awaits: it gets
+// InvalidStateError, its request stays pending (delivered at its next suspension
+// point), and the first awaiter's target is not cancelled by it (the request is
+// forwarded only once the join slot is ours).
+TEST(SpawnJoin, ASecondAwaiterWithAPendingCancelDoesNotCancelTheFirstOnesTarget) {
+  weft::Runtime rt({.workers = 2});
+  weft::Event release;
+  auto target_body = [&]() -> Task<int> {
+    co_await release.wait();
+    co_return 7;
+  };
+  weft::JoinHandle<int> target = rt.spawn(target_body());
+  auto first_body = [&]() -> Task<int> { co_return co_await target; };
+  weft::JoinHandle<int> first = rt.spawn(first_body());
+  weft::test::wait_until_awaiting(rt, first.id(), "task");
+  auto second_body = [&]() -> Task<std::string> {
+    weft::this_task::cancel("mine");
+    std::string seen;
+    try {
+      (void)co_await target;
+    } catch (const weft::InvalidStateError&) {
+      seen = "InvalidStateError";
+    }
+    try {
+      co_await weft::this_task::yield();
+    } catch (const weft::CancelledError& error) {
+      seen += std::string(", then CancelledError ") + error.what();
+    }
+    co_return seen;
+  };
+  EXPECT_EQ(rt.block_on(second_body()), "InvalidStateError, then CancelledError mine");
+  EXPECT_EQ(target.cancelling(), 0) << "the misusing awaiter's request reached the target";
+  release.set();
+  auto join_first = [&]() -> Task<int> { co_return co_await first; };
+  EXPECT_EQ(rt.block_on(join_first()), 7);
+}
+
 }  // namespace

@@ -9,6 +9,7 @@
 // registration holds a reference to the awaiting task, dropped by whoever ends it (the
 // completer, or the awaiter when it withdraws), so the completer never touches a freed
 // header.
+#include <cassert>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -45,23 +46,32 @@ std::string cancelled_message(const TaskHeader& task);  // the message a cancell
   }
 }
 
-// Writes `self`'s wait `generation` into the target's join slot and sets JOIN_WAITER,
-// taking the registration's reference on `self` (dropped by whoever ends the
-// registration: the completer, or withdraw_join). On Complete or Busy nothing was
-// registered and the reference is given back at once (never the last: the caller runs).
-inline TaskStateWord::JoinRegistration register_join(TaskHeader& target, TaskHeader& self,
-                                                     std::uint64_t generation) noexcept {
-  // Claim first: a second awaiter must not overwrite the registration of the first,
-  // which the completer may be reading.
-  if (TaskStateWord::JoinRegistration claim = target.state.claim_join_slot();
-      claim != TaskStateWord::JoinRegistration::Registered)
-    return claim;
+// Writes `self`'s wait `generation` into the target's join slot, which the caller has
+// claimed (TaskStateWord::claim_join_slot), and sets JOIN_WAITER, taking the
+// registration's reference on `self` (dropped by whoever ends the registration: the
+// completer, or withdraw_join). Registered, or Complete if the target completed since
+// the claim (nothing registered; the reference is given back at once, never the last:
+// the caller runs).
+inline TaskStateWord::JoinRegistration register_claimed_join(TaskHeader& target, TaskHeader& self,
+                                                             std::uint64_t generation) noexcept {
   target.join.task = &self;
   target.join.generation = generation;
   self.state.ref_inc();
   TaskStateWord::JoinRegistration registration = target.state.set_join_waiter();
+  assert(registration != TaskStateWord::JoinRegistration::Busy && "register_claimed_join: the slot was not claimed");
   if (registration != TaskStateWord::JoinRegistration::Registered) self.state.ref_dec();
   return registration;
+}
+
+// Claims the slot, then registers as above. Busy: another awaiter holds the slot
+// (misuse); nothing was written, since the completer may be reading that awaiter's
+// registration.
+inline TaskStateWord::JoinRegistration register_join(TaskHeader& target, TaskHeader& self,
+                                                     std::uint64_t generation) noexcept {
+  if (TaskStateWord::JoinRegistration claim = target.state.claim_join_slot();
+      claim != TaskStateWord::JoinRegistration::Registered)
+    return claim;
+  return register_claimed_join(target, self, generation);
 }
 
 // Ends a registration that no completion ended: unless the completer owns the slot
@@ -87,15 +97,17 @@ class JoinAwaiter {
   bool await_ready() {
     if (&target_ == &self_) throw InvalidStateError("weft: a task cannot await its own handle");
     // A request pending as the wait begins: shielded, it is delivered now; otherwise it
-    // goes to the awaited task first and stays pending here, delivered once that task
-    // has finished (await_resume), as one that arrives during the wait: further requests
-    // meanwhile only count, and an uncancel() to zero withdraws it.
+    // goes to the awaited task first (await_suspend, once the join slot is ours: a
+    // misusing second awaiter must not cancel the first one's target) and stays pending
+    // here, delivered once that task has finished (await_resume), as one that arrives
+    // during the wait: further requests meanwhile only count, and an uncancel() to zero
+    // withdraws it. A target already finished: delivered at once (await_resume).
     if (self_.state.cancel_requested_relaxed()) {
       if (!forwards()) {
         std::string message;
         if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
       } else {
-        forward_pending_request();
+        pending_at_start_ = true;
       }
     }
     return target_.state.load(std::memory_order_acquire).is_complete();
@@ -104,17 +116,25 @@ class JoinAwaiter {
   bool await_suspend(std::coroutine_handle<> self_handle) {
     self_.resume_point = self_handle;
     self_.set_awaiting(shielded_ ? Awaiting::ShieldedTask : Awaiting::Task, target_.id);
-    generation_ = self_.arm_wait(forwards() ? &forward_ : nullptr);
-    armed_ = true;
-    switch (register_join(target_, self_, generation_)) {
+    // The slot is claimed before the wait is armed: a second awaiter (misuse) or a
+    // finished target resumes at once with nothing armed. Armed first, a canceller could
+    // win the fresh wait of a misusing awaiter and forward it, re-armed, to a target that
+    // will never wake it (found by two reviews).
+    switch (target_.state.claim_join_slot()) {
       case TaskStateWord::JoinRegistration::Registered:
         break;
       case TaskStateWord::JoinRegistration::Busy:
         misuse_ = true;
-        [[fallthrough]];
+        return false;
       case TaskStateWord::JoinRegistration::Complete:
-        // Win our own cell back; if a canceller won it, its wake-up resumes us.
-        return !self_.wait.try_wake(generation_);
+        return false;
+    }
+    if (pending_at_start_) forward_pending_request();
+    generation_ = self_.arm_wait(forwards() ? &forward_ : nullptr);
+    armed_ = true;
+    if (register_claimed_join(target_, self_, generation_) == TaskStateWord::JoinRegistration::Complete) {
+      // Win our own cell back; if a canceller won it, its wake-up resumes us.
+      return !self_.wait.try_wake(generation_);
     }
     // The Dekker half of the task (see core/wait_cell.hpp): a cancel that came
     // between the check in await_ready and arm_wait() is seen here. We then act as its
@@ -137,9 +157,10 @@ class JoinAwaiter {
       withdraw_join(target_, self_);
       throw_after_cancelled_wait(self_);
     }
-    // The awaited task has finished. If our own cancellation was forwarded to it, that
-    // is what we throw now (asyncio: the awaiter's CancelledError, not the awaited's).
-    if (forward_.forwarded) deliver_own_cancel();
+    // The awaited task has finished. If our own cancellation was forwarded to it (or
+    // was pending when we found it finished), that is what we throw now (asyncio: the
+    // awaiter's CancelledError, not the awaited's).
+    if (forward_.forwarded || pending_at_start_) deliver_own_cancel();
     if constexpr (Retrieve) {
       rethrow_task_failure(target_);
       return Promise<T>::of(target_).retrieve_value();
@@ -154,7 +175,7 @@ class JoinAwaiter {
   // We won our own fresh wait because of a pending request: forward it like a
   // canceller would, re-arm, and report whether the target has already finished
   // (then we won the wake too and resume at once).
-  // A request forwarded at await_ready is not forwarded again.
+  // A request forwarded in await_suspend (pending at await_ready) is not forwarded again.
   bool resume_after_forwarding() {
     const bool first = !forward_.forwarded;
     forward_.forwarded = true;
@@ -171,7 +192,8 @@ class JoinAwaiter {
            self_.wait.try_wake(generation_);
   }
 
-  // await_ready: forwards a pending request to the target, leaving it pending here.
+  // await_suspend, the join slot claimed: forwards the request that was pending at
+  // await_ready to the target, leaving it pending here.
   void forward_pending_request() {
     std::string message;
     {
@@ -197,6 +219,7 @@ class JoinAwaiter {
   std::uint64_t generation_ = 0;
   bool armed_ = false;
   bool misuse_ = false;
+  bool pending_at_start_ = false;  // a request was pending at await_ready (forwarding waits)
 };
 
 }  // namespace detail

@@ -40,18 +40,21 @@ class TimedJoinAwaiter {
   bool await_suspend(std::coroutine_handle<> self_handle) {
     self_.resume_point = self_handle;
     self_.set_awaiting(Awaiting::Task, target_.id);
-    const bool forwards = !runtime_closed(*self_.runtime);
-    generation_ = self_.arm_wait(forwards ? &forward_ : nullptr);
-    armed_ = true;
-    switch (register_join(target_, self_, generation_)) {
+    // Claimed before the wait is armed, as in JoinAwaiter::await_suspend.
+    switch (target_.state.claim_join_slot()) {
       case TaskStateWord::JoinRegistration::Registered:
         break;
       case TaskStateWord::JoinRegistration::Busy:
         misuse_ = true;
-        [[fallthrough]];
+        return false;
       case TaskStateWord::JoinRegistration::Complete:
-        return !self_.wait.try_wake(generation_);
+        return false;  // await_resume: complete before we suspended
     }
+    const bool forwards = !runtime_closed(*self_.runtime);
+    generation_ = self_.arm_wait(forwards ? &forward_ : nullptr);
+    armed_ = true;
+    if (register_claimed_join(target_, self_, generation_) == TaskStateWord::JoinRegistration::Complete)
+      return !self_.wait.try_wake(generation_);
     registered_ = true;
     timer_.task = &self_;
     timer_.generation = generation_;
