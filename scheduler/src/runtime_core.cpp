@@ -65,12 +65,17 @@ void RuntimeCore::on_clock_advanced() noexcept {
   for (unsigned i = 0; i < workers; ++i) worker(i).parker_.unpark();
 }
 
+bool RuntimeCore::any_work_visible() const {
+  if (injector.size_approx() != 0) return true;
+  for (unsigned i = 0; i < workers; ++i)
+    if (!worker_slots[i]->value.deque_.empty_approx()) return true;
+  return false;
+}
+
 std::optional<Clock::time_point> RuntimeCore::idle_until() noexcept {
   // Acquire: pairs with the release store in shutdown(); a stopped runtime holds no one back.
   if (stopping.load(std::memory_order_acquire)) return Clock::time_point::max();
-  if (!idle.all_parked() || injector.size_approx() != 0) return std::nullopt;
-  for (unsigned i = 0; i < workers; ++i)
-    if (!worker(i).deque_.empty_approx()) return std::nullopt;
+  if (!idle.all_parked() || any_work_visible()) return std::nullopt;
   return timers.next_deadline().value_or(Clock::time_point::max());
 }
 

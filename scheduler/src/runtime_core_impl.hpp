@@ -62,6 +62,9 @@ class RuntimeCore final : public ClockListener {
   void on_clock_advanced() noexcept override;
   std::optional<Clock::time_point> idle_until() noexcept override;
   void wake_timer_driver() noexcept;
+  // Some queue holds a task (the injector or a worker's deque); relaxed looks, ordered
+  // by the callers' fences where it matters (idle.hpp).
+  bool any_work_visible() const;
   // Timers pending and nobody holds the driver role: wake a parked worker to take it.
   void ensure_timer_driver() noexcept;
   // Unparks one sleeper, which, not notified, parks again and takes the free role.
@@ -124,7 +127,6 @@ class Worker {
   void park();
   // Parked: sleep until notified, a timer deadline (as the driver), or a clock change.
   void sleep_parked();
-  bool any_work_visible();
 
   TaskHeader* lifo_ = nullptr;
   unsigned lifo_runs_ = 0;

@@ -41,6 +41,11 @@ std::optional<std::uint64_t> TimerDriver::exact_next_tick() {
   return next;
 }
 
+std::uint64_t TimerDriver::backup_tick(std::uint64_t next) const noexcept {
+  // Saturating below NONE (which means "no deputy"): sleep_until(time_point::max()).
+  return next > NONE - 1 - deputy_grace_ticks_ ? NONE - 1 : next + deputy_grace_ticks_;
+}
+
 TimerDriver::DriverArm TimerDriver::arm_driver() {
   std::lock_guard guard(mutex_);
   DriverArm arm;
@@ -49,8 +54,7 @@ TimerDriver::DriverArm TimerDriver::arm_driver() {
   arm.deadline = time_of_tick(*next);
   // Ask the deputy to re-arm once (deputy_tick_ 0 until it does) if it would wake more
   // than a grace after this deadline: it armed before an insert lowered the earliest.
-  const std::uint64_t backup = *next > NONE - deputy_grace_ticks_ ? NONE : *next + deputy_grace_ticks_;
-  if (deputy_ >= 0 && deputy_tick_ != 0 && deputy_tick_ > backup) {
+  if (deputy_ >= 0 && deputy_tick_ != 0 && deputy_tick_ > backup_tick(*next)) {
     arm.deputy_to_rearm = deputy_;
     deputy_tick_ = 0;
   }
@@ -70,7 +74,7 @@ std::optional<Clock::time_point> TimerDriver::arm_deputy(unsigned worker) {
   std::optional<std::uint64_t> next = exact_next_tick();
   if (!next) return std::nullopt;
   deputy_ = static_cast<int>(worker);
-  deputy_tick_ = *next > NONE - 1 - deputy_grace_ticks_ ? NONE - 1 : *next + deputy_grace_ticks_;
+  deputy_tick_ = backup_tick(*next);
   return time_of_tick(deputy_tick_);
 }
 

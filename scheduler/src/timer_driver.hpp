@@ -130,6 +130,8 @@ class TimerDriver {
   std::uint64_t deadline_tick(Clock::time_point deadline) const;
   Clock::time_point time_of_tick(std::uint64_t tick) const noexcept;
   std::optional<std::uint64_t> exact_next_tick();  // [mutex_]
+  // The tick a deputy backing up a deadline at `next` wakes at: next plus the grace.
+  std::uint64_t backup_tick(std::uint64_t next) const noexcept;
   std::uint64_t now_tick() const;
   void publish_next() noexcept;
 

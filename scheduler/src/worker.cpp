@@ -55,7 +55,7 @@ void Worker::run() {
       // nothing else is queued would only cost a futex call on the latency path.
       if (runtime_.idle.transition_worker_from_searching()) {
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (any_work_visible()) runtime_.notify_one();
+        if (runtime_.any_work_visible()) runtime_.notify_one();
       }
     }
     if (task->is_fork_job) {
@@ -113,13 +113,6 @@ Runnable* Worker::steal() {
   return take_injector();
 }
 
-bool Worker::any_work_visible() {
-  if (runtime_.injector.size_approx() != 0) return true;
-  for (unsigned i = 0; i < runtime_.workers; ++i)
-    if (!runtime_.worker(i).deque_.empty_approx()) return true;
-  return false;
-}
-
 void Worker::park() {
   const bool nobody_searches = runtime_.idle.transition_worker_to_parked(index_, searching_);
   searching_ = false;
@@ -128,7 +121,7 @@ void Worker::park() {
     // RMW in transition_worker_to_parked before the queue reads below; pairs with the
     // fence in Idle::worker_to_notify. The worker notified may be this one.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (any_work_visible()) runtime_.notify_one();
+    if (runtime_.any_work_visible()) runtime_.notify_one();
   }
   // With auto-advance, the last worker to park may be what lets the clock jump.
   if (runtime_.auto_advancing()) {
@@ -168,7 +161,7 @@ void Worker::sleep_parked() {
   if (!timers.pending()) {
     // Auto-advance: no timer of ours, but another runtime on the clock may have been
     // refused a jump while we were busy; now that we are idle, time may move for it.
-    if (runtime_.auto_advancing() && runtime_.idle.all_parked() && !any_work_visible() &&
+    if (runtime_.auto_advancing() && runtime_.idle.all_parked() && !runtime_.any_work_visible() &&
         runtime_.manual_clock->try_auto_advance())
       return;
     parker_.park();
@@ -200,7 +193,7 @@ void Worker::sleep_parked() {
     if (may_jump) std::atomic_thread_fence(std::memory_order_seq_cst);
     if (runtime_.manual_clock == nullptr) {
       parker_.park_until(*arm.deadline);
-    } else if (may_jump && runtime_.idle.all_parked() && !any_work_visible()) {
+    } else if (may_jump && runtime_.idle.all_parked() && !runtime_.any_work_visible()) {
       // Every task is blocked: time jumps to the next deadline (the loop fires it), if
       // every other runtime on the clock is idle too (ManualClock::try_auto_advance);
       // else the last of them to go idle makes the jump.

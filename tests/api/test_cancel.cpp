@@ -32,6 +32,8 @@
 
 namespace {
 
+using weft::test::Log;
+
 using weft::test::wait_until_awaiting;
 
 using weft::CancelledError;
@@ -68,23 +70,6 @@ std::string describe_call(F&& f) {
     return describe(std::current_exception());
   }
 }
-
-// An ordering log, written from any worker.
-class Log {
- public:
-  void add(std::string line) {
-    std::lock_guard guard(mutex_);
-    lines_.push_back(std::move(line));
-  }
-  std::vector<std::string> lines() const {
-    std::lock_guard guard(mutex_);
-    return lines_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
 
 // Counts its destruction (cleanup on the cancelled path).
 struct Guard {

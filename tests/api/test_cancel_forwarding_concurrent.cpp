@@ -34,36 +34,11 @@ using weft::CancelledError;
 using weft::JoinHandle;
 using weft::Task;
 using weft::TaskCancelled;
+using weft::test::eventually;
+using weft::test::Log;
 using weft::test::wait_until_awaiting;
 
 std::string task_word(weft::TaskId id) { return "task " + std::to_string(id); }
-
-// Polls `cond` for at most `limit`; true if it became true.
-template <class F>
-bool eventually(F cond, std::chrono::milliseconds limit = std::chrono::milliseconds(2000)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond()) return true;
-    std::this_thread::yield();
-  }
-  return cond();
-}
-
-class Log {
- public:
-  void add(std::string line) {
-    std::lock_guard guard(mutex_);
-    lines_.push_back(std::move(line));
-  }
-  std::vector<std::string> lines() const {
-    std::lock_guard guard(mutex_);
-    return lines_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
 
 // ---- 1. a second cancel of the awaiter after the awaited task swallowed the first ------
 //
@@ -188,8 +163,8 @@ TEST(CancelForwarding, RequestPendingAtAwaitPlusOneDuringTheWaitIsDeliveredOnce)
 // which swallows it and returns a value); then uncancel() brings the awaiter's count to 0
 // before the awaited task ends. API.md: "An uncancel() that brings the count to 0
 // withdraws an undelivered request" -- and it does when the request arrived during the
-// wait (deliver_own_cancel finds it withdrawn and the await returns the value). Here
-// the awaiter threw CancelledError all the same.
+// wait (deliver_own_cancel finds it withdrawn and the await returns the value). Before
+// the fix, the awaiter threw CancelledError all the same.
 
 Task<int> swallows_then_waits(weft::Event* never, weft::Event* release, std::atomic<bool>* in_cleanup) {
   try {
@@ -201,17 +176,10 @@ Task<int> swallows_then_waits(weft::Event* never, weft::Event* release, std::ato
   co_return 7;
 }
 
-Task<std::string> self_cancel_then_await_value(JoinHandle<int>* inner) {
-  weft::this_task::cancel("first");
-  try {
-    int v = co_await *inner;
-    co_return "value(" + std::to_string(v) + ")";
-  } catch (const CancelledError& e) {
-    co_return std::string("CancelledError(") + e.what() + ")";
-  }
-}
-
-Task<std::string> await_value(JoinHandle<int>* inner) {
+// What awaiting `inner` gave: its value or our CancelledError. With `cancel_self_first`,
+// a request of our own is pending as the await begins.
+Task<std::string> await_value(JoinHandle<int>* inner, bool cancel_self_first = false) {
+  if (cancel_self_first) weft::this_task::cancel("first");
   try {
     int v = co_await *inner;
     co_return "value(" + std::to_string(v) + ")";
@@ -243,7 +211,7 @@ TEST(CancelForwarding, UncancelToZeroDuringTheWaitWithdrawsARequestPendingAtTheA
   std::atomic<bool> in_cleanup{false};
   auto inner = rt.spawn(swallows_then_waits(&never, &release, &in_cleanup));
   wait_until_awaiting(rt, inner.id(), "event");
-  auto outer = rt.spawn(self_cancel_then_await_value(&inner));
+  auto outer = rt.spawn(await_value(&inner, /*cancel_self_first=*/true));
   while (!in_cleanup.load()) std::this_thread::yield();
   wait_until_awaiting(rt, outer.id(), task_word(inner.id()));
   EXPECT_EQ(outer.uncancel(), 0);
@@ -340,21 +308,13 @@ TEST(CancelForwarding, StopRacingWithCompletionEachTaskEndsInOneState) {
 // the old hang: every misusing awaiter ends, cancelled from another thread at once.
 TEST(CancelForwarding, ASecondAwaiterCancelledAsItIsToldBusyStillEnds) {
   weft::Runtime rt({.workers = 2});
-  weft::Event release;
-  auto target_body = [&]() -> Task<int> {
-    co_await release.wait();
-    co_return 7;
-  };
-  JoinHandle<int> target = rt.spawn(target_body());
-  auto first_body = [&]() -> Task<int> { co_return co_await target; };
-  JoinHandle<int> first = rt.spawn(first_body());
-  wait_until_awaiting(rt, first.id(), task_word(target.id()));
+  weft::test::HandleAwaitedByAnother awaited(rt);
   int misuse = 0;
   int cancelled = 0;
   for (int round = 0; round < 2000; ++round) {
     auto second_body = [&]() -> Task<int> {
       try {
-        (void)co_await target;
+        (void)co_await awaited.target;
       } catch (const weft::InvalidStateError&) {
         co_return 1;
       }
@@ -373,9 +333,7 @@ TEST(CancelForwarding, ASecondAwaiterCancelledAsItIsToldBusyStillEnds) {
     }
   }
   std::cout << misuse << " told InvalidStateError, " << cancelled << " cancelled" << std::endl;
-  release.set();
-  auto join_first = [&]() -> Task<int> { co_return co_await first; };
-  EXPECT_EQ(rt.block_on(join_first()), 7) << "the first awaiter's registration was left alone";
+  EXPECT_EQ(awaited.release_and_join_first(), 7) << "the first awaiter's registration was left alone";
 }
 
 }  // namespace

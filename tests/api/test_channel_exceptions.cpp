@@ -27,20 +27,11 @@ namespace {
 using weft::Channel;
 using weft::JoinHandle;
 using weft::Task;
+using weft::test::eventually;
 using weft::test::wait_until_awaiting;
 
 // Only bounds a failing run: a task handed over resumes within microseconds.
 constexpr std::chrono::milliseconds kResumed{10000};
-
-template <class T>
-bool done_within(const JoinHandle<T>& handle, std::chrono::milliseconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (!handle.done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 // A value whose move constructor throws on the N-th move from now (N counted from 0),
 // once. Channel<T> documents only "T must be move-constructible; it may be move-only".
@@ -85,10 +76,10 @@ TEST(ChannelExceptions, AThrowingRefillLeavesTheWaitingSenderQueued) {
     for (int i = 0; i < 3; ++i)
       if (std::optional<Fragile> v = ch.try_recv(); v && v->v == 2) got_two = true;
     EXPECT_TRUE(got_two) << "the waiting sender's value is unreachable";
-    EXPECT_TRUE(done_within(s, kResumed)) << "the sender is never resumed";
+    EXPECT_TRUE(eventually([&] { return s.done(); }, kResumed)) << "the sender is never resumed";
     if (!s.done()) {
       s.cancel();  // the only way out: its cell is still WAITING, its node in no queue
-      ASSERT_TRUE(done_within(s, kResumed));
+      ASSERT_TRUE(eventually([&] { return s.done(); }, kResumed));
     }
   }
 }
@@ -113,11 +104,11 @@ TEST(ChannelExceptions, AThrowingDeliveryLeavesTheWaitingReceiverQueued) {
       Fragile::throw_in = -1;
     }
     EXPECT_TRUE(ch.try_send(Fragile(2)));
-    EXPECT_TRUE(done_within(r, kResumed)) << "the receiver is never resumed";
+    EXPECT_TRUE(eventually([&] { return r.done(); }, kResumed)) << "the receiver is never resumed";
     EXPECT_EQ(ch.size(), 0u) << "the value went to the buffer, past the waiting receiver";
     if (!r.done()) {
       r.cancel();
-      ASSERT_TRUE(done_within(r, kResumed));
+      ASSERT_TRUE(eventually([&] { return r.done(); }, kResumed));
     } else {
       EXPECT_EQ(r.result(), 2);
     }
@@ -152,7 +143,7 @@ TEST(ChannelExceptions, BadAllocInTheRefillLosesNoValueAndNoSender) {
     weft::test::fail_allocation_in = 0;
     if (!hit) {
       ASSERT_TRUE(got.has_value());
-      ASSERT_TRUE(done_within(s, kResumed));
+      ASSERT_TRUE(eventually([&] { return s.done(); }, kResumed));
       continue;
     }
     std::cout << "[   INFO   ] bad_alloc in round " << round << ", size now " << ch.size() << std::endl;
@@ -160,10 +151,10 @@ TEST(ChannelExceptions, BadAllocInTheRefillLosesNoValueAndNoSender) {
     for (int i = 0; i < 3; ++i)
       if (std::optional<std::uint64_t> v = ch.try_recv(); v && *v == mine) got_mine = true;
     EXPECT_TRUE(got_mine) << "the waiting sender's value " << mine << " is unreachable";
-    EXPECT_TRUE(done_within(s, kResumed)) << "the sender is never resumed";
+    EXPECT_TRUE(eventually([&] { return s.done(); }, kResumed)) << "the sender is never resumed";
     if (!s.done()) {
       s.cancel();
-      ASSERT_TRUE(done_within(s, kResumed));
+      ASSERT_TRUE(eventually([&] { return s.done(); }, kResumed));
     }
   }
   EXPECT_TRUE(hit) << "no allocation failed in take_front";

@@ -211,27 +211,17 @@ TEST(SpawnJoin, UnretrievedFailureIsReportedOnceAndObservedOneIsNot) {
 // second never held (a use after free under ASan). Found by a review.
 TEST(SpawnJoin, ASecondAwaiterGetsInvalidStateErrorAndTheFirstStillGetsTheValue) {
   weft::Runtime rt({.workers = 2});
-  weft::Event release;
-  auto target_body = [&]() -> Task<int> {
-    co_await release.wait();
-    co_return 7;
-  };
-  weft::JoinHandle<int> target = rt.spawn(target_body());
-  auto first_body = [&]() -> Task<int> { co_return co_await target; };
-  weft::JoinHandle<int> first = rt.spawn(first_body());
-  weft::test::wait_until_awaiting(rt, first.id(), "task");
+  weft::test::HandleAwaitedByAnother awaited(rt);
   auto second_body = [&]() -> Task<bool> {
     try {
-      (void)co_await target;
+      (void)co_await awaited.target;
     } catch (const weft::InvalidStateError&) {
       co_return true;
     }
     co_return false;
   };
   EXPECT_TRUE(rt.block_on(second_body())) << "the second awaiter is told at once";
-  release.set();
-  auto join_first = [&]() -> Task<int> { co_return co_await first; };
-  EXPECT_EQ(rt.block_on(join_first()), 7) << "the first awaiter was woken with the value";
+  EXPECT_EQ(awaited.release_and_join_first(), 7) << "the first awaiter was woken with the value";
 }
 
 // The same with a cancel request pending in the second awaiter as it awaits: it gets
@@ -240,20 +230,12 @@ TEST(SpawnJoin, ASecondAwaiterGetsInvalidStateErrorAndTheFirstStillGetsTheValue)
 // forwarded only once the join slot is ours).
 TEST(SpawnJoin, ASecondAwaiterWithAPendingCancelDoesNotCancelTheFirstOnesTarget) {
   weft::Runtime rt({.workers = 2});
-  weft::Event release;
-  auto target_body = [&]() -> Task<int> {
-    co_await release.wait();
-    co_return 7;
-  };
-  weft::JoinHandle<int> target = rt.spawn(target_body());
-  auto first_body = [&]() -> Task<int> { co_return co_await target; };
-  weft::JoinHandle<int> first = rt.spawn(first_body());
-  weft::test::wait_until_awaiting(rt, first.id(), "task");
+  weft::test::HandleAwaitedByAnother awaited(rt);
   auto second_body = [&]() -> Task<std::string> {
     weft::this_task::cancel("mine");
     std::string seen;
     try {
-      (void)co_await target;
+      (void)co_await awaited.target;
     } catch (const weft::InvalidStateError&) {
       seen = "InvalidStateError";
     }
@@ -265,10 +247,8 @@ TEST(SpawnJoin, ASecondAwaiterWithAPendingCancelDoesNotCancelTheFirstOnesTarget)
     co_return seen;
   };
   EXPECT_EQ(rt.block_on(second_body()), "InvalidStateError, then CancelledError mine");
-  EXPECT_EQ(target.cancelling(), 0) << "the misusing awaiter's request reached the target";
-  release.set();
-  auto join_first = [&]() -> Task<int> { co_return co_await first; };
-  EXPECT_EQ(rt.block_on(join_first()), 7);
+  EXPECT_EQ(awaited.target.cancelling(), 0) << "the misusing awaiter's request reached the target";
+  EXPECT_EQ(awaited.release_and_join_first(), 7);
 }
 
 }  // namespace

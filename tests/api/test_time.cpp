@@ -221,22 +221,34 @@ Task<std::chrono::nanoseconds> busy_yielding(const weft::ManualClock& clock, std
   co_return clock.now() - t0;
 }
 
-TEST(TimeSharedClock, AutoAdvanceDoesNotJumpWhileAnotherRuntimesTaskIsRunnable) {
+// Two one-worker runtimes on one auto-advancing clock. idle_rt's only task sleeps an
+// hour (started by sleep_in_idle_rt): that runtime is idle while busy_rt's task runs.
+class TimeSharedClock : public ::testing::Test {
+ protected:
+  TimeSharedClock() { clock.set_auto_advance(true); }
+  ~TimeSharedClock() override {
+    sleeping.cancel();
+    weft::test::join_cancelled(idle_rt, sleeping);  // cancelled, or ended by the jump
+  }
+  void sleep_in_idle_rt() { sleeping = idle_rt.spawn(sleep_an_hour()); }
+
   weft::ManualClock clock;
-  clock.set_auto_advance(true);
-  weft::Runtime busy_rt({.workers = 1, .clock = &clock});
-  weft::Runtime idle_rt({.workers = 1, .clock = &clock});
+  weft::Runtime busy_rt{{.workers = 1, .clock = &clock}};
+  weft::Runtime idle_rt{{.workers = 1, .clock = &clock}};
+
+ private:
+  static Task<void> sleep_an_hour() { co_await weft::sleep_for(1h); }
+  weft::JoinHandle<void> sleeping;
+};
+
+TEST_F(TimeSharedClock, AutoAdvanceDoesNotJumpWhileAnotherRuntimesTaskIsRunnable) {
   std::atomic<bool> started{false};
   auto busy = busy_rt.spawn(busy_yielding(clock, 100ms, &started));
   while (!started.load()) std::this_thread::yield();
-  // The other runtime's only task sleeps an hour: that runtime is idle, the busy one is not.
-  auto sleeper = [&]() -> Task<void> { co_await weft::sleep_for(1h); };
-  auto sleeping = idle_rt.spawn(sleeper());
+  sleep_in_idle_rt();
   auto join = [&]() -> Task<std::chrono::nanoseconds> { co_return co_await busy; };
   EXPECT_EQ(busy_rt.block_on(join()), std::chrono::nanoseconds(0))
       << "virtual time passed while a task of busy_rt was runnable the whole time";
-  sleeping.cancel();
-  weft::test::join_cancelled(idle_rt, sleeping);  // cancelled, or ended by the jump
 }
 
 // The user-visible effect: a timeout in one runtime expires while its inner is runnable
@@ -247,11 +259,7 @@ Task<int> yields_for(std::chrono::milliseconds real) {
   co_return 7;
 }
 
-TEST(TimeSharedClock, AWaitForDoesNotTimeOutBecauseAnIdleRuntimeOnTheSameClockJumped) {
-  weft::ManualClock clock;
-  clock.set_auto_advance(true);
-  weft::Runtime busy_rt({.workers = 1, .clock = &clock});
-  weft::Runtime idle_rt({.workers = 1, .clock = &clock});
+TEST_F(TimeSharedClock, AWaitForDoesNotTimeOutBecauseAnIdleRuntimeOnTheSameClockJumped) {
   std::atomic<bool> started{false};
   auto body = [&]() -> Task<int> {
     started.store(true);
@@ -259,14 +267,11 @@ TEST(TimeSharedClock, AWaitForDoesNotTimeOutBecauseAnIdleRuntimeOnTheSameClockJu
   };
   auto waiting = busy_rt.spawn(body());
   while (!started.load()) std::this_thread::yield();
-  auto sleeper = [&]() -> Task<void> { co_await weft::sleep_for(1h); };
-  auto sleeping = idle_rt.spawn(sleeper());
+  sleep_in_idle_rt();
   auto join = [&]() -> Task<int> { co_return co_await waiting; };
   int value = -1;
   EXPECT_NO_THROW(value = busy_rt.block_on(join())) << "TimeoutError: the 1 s timeout expired in no real virtual time";
   EXPECT_EQ(value, 7);
-  sleeping.cancel();
-  weft::test::join_cancelled(idle_rt, sleeping);  // cancelled, or ended by the jump
 }
 
 // ---- negative durations that overflow nanoseconds ------------------------------------
@@ -277,20 +282,12 @@ TEST(TimeSharedClock, AWaitForDoesNotTimeOutBecauseAnIdleRuntimeOnTheSameClockJu
 // to nanoseconds overflowed (hours(-3'000'000) is -1.08e19 ns) and wrapped to about +243
 // years (found by a review). The 2 s only bound a failing run.
 
-template <class H>
-bool done_within(H& handle, std::chrono::milliseconds real) {
-  const auto give_up = Steady::now() + real;
-  while (!handle.done())
-    if (Steady::now() > give_up) return false;
-  return true;
-}
-
 TEST(Time, AHugeNegativeSleepIsAPlainYield) {
   weft::ManualClock clock;  // no auto-advance: only a yield can end at once
   weft::Runtime rt({.workers = 1, .clock = &clock});
   auto sleeper = [&]() -> Task<void> { co_await weft::sleep_for(std::chrono::hours(-3'000'000)); };
   auto handle = rt.spawn(sleeper());
-  const bool done = done_within(handle, 2000ms);
+  const bool done = weft::test::eventually([&] { return handle.done(); }, 2000ms);
   EXPECT_TRUE(done) << "sleep_for(hours(-3'000'000)) went to sleep instead of yielding";
   if (!done) handle.cancel();
   weft::test::join_cancelled(rt, handle);
@@ -310,7 +307,7 @@ TEST(Time, AHugeNegativeTimeoutNeverStartsTheLazyInner) {
     co_return value.has_value();
   };
   auto handle = rt.spawn(body());
-  const bool done = done_within(handle, 2000ms);
+  const bool done = weft::test::eventually([&] { return handle.done(); }, 2000ms);
   EXPECT_TRUE(done) << "move_on_after(hours(-3'000'000), ...) did not time out at once";
   EXPECT_FALSE(ran.load()) << "the lazy inner was started";
   if (!done) handle.cancel();

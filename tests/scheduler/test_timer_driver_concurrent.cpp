@@ -50,19 +50,15 @@ bool compute_until(const std::atomic<bool>& woke) {
 // White-box: waits until the runtime's idle counters (scheduler/src/idle.hpp, read
 // through the pointer each worker keeps in tls_fork_queue) count no unparked worker.
 bool wait_until_all_parked(const std::atomic<std::uint32_t>& idle_counters) {
-  const auto give_up = Steady::now() + kGiveUp;
-  while ((idle_counters.load(std::memory_order_acquire) >> weft::detail::kIdleUnparkedShift) != 0) {
-    if (Steady::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
+  return weft::test::eventually(
+      [&] { return (idle_counters.load(std::memory_order_acquire) >> weft::detail::kIdleUnparkedShift) == 0; },
+      kGiveUp);
 }
 
 // The test's own thread waits for the same flag before it joins: block_on's task would
 // wake the idle worker, which would then take the role anyway and hide a lost one.
 void wait_outside_until(const std::atomic<bool>& woke) {
-  const auto give_up = Steady::now() + kGiveUp;
-  while (!woke.load(std::memory_order_acquire) && Steady::now() <= give_up) std::this_thread::yield();
+  (void)weft::test::eventually([&] { return woke.load(std::memory_order_acquire); }, kGiveUp);
 }
 
 // Joins both tasks; true if the computing one saw the sleeper wake before its give-up.

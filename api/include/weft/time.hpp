@@ -110,6 +110,14 @@ class SleepUntil {
   Clock::time_point deadline_;
 };
 
+// A timeout too large to add to a clock's now() (nanoseconds::max(), seconds::max()):
+// no timeout. Compared as double seconds: converting seconds::max() (or hours::max())
+// to nanoseconds would overflow.
+template <class Rep, class Period>
+bool beyond_any_deadline(std::chrono::duration<Rep, Period> timeout) {
+  return std::chrono::duration<double>(timeout) >= std::chrono::duration<double>(std::chrono::nanoseconds::max() / 4);
+}
+
 }  // namespace detail
 
 template <class Rep, class Period>

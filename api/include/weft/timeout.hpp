@@ -62,10 +62,7 @@ Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout) {
   auto now = runtime_clock(*self->runtime).now();
   // Expired at once; converting a large negative timeout would overflow.
   if (timeout <= timeout.zero()) return now;
-  // Compared as double seconds: converting seconds::max() (or hours::max()) to
-  // nanoseconds would overflow.
-  if (std::chrono::duration<double>(timeout) >= std::chrono::duration<double>(std::chrono::nanoseconds::max() / 4))
-    return Clock::time_point::max() - std::chrono::hours(24 * 365);
+  if (beyond_any_deadline(timeout)) return Clock::time_point::max() - std::chrono::hours(24 * 365);
   return now + std::chrono::duration_cast<Clock::duration>(timeout);
 }
 

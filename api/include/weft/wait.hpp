@@ -163,9 +163,7 @@ Task<WaitResult> wait(std::vector<JoinHandle<T>>& handles, ReturnWhen when,
                       std::chrono::duration<Rep, Period> timeout) {
   detail::TaskHeader* self = detail::current_task();
   if (self == nullptr) throw NotInRuntime("weft::wait: awaited inside a task");
-  // A timeout too large to add to now() (nanoseconds::max(), seconds::max()) is none.
-  if (std::chrono::duration<double>(timeout) >= std::chrono::duration<double>(std::chrono::nanoseconds::max() / 4))
-    return detail::wait_until_impl(handles, when, std::nullopt);
+  if (detail::beyond_any_deadline(timeout)) return detail::wait_until_impl(handles, when, std::nullopt);
   const Clock::time_point deadline =
       detail::runtime_clock(*self->runtime).now() + std::chrono::duration_cast<Clock::duration>(timeout);
   return detail::wait_until_impl(handles, when, deadline);
