@@ -57,7 +57,7 @@ std::size_t ForkJoin::index_of(const PromiseBase& child) const noexcept {
 void start_fork_job(ForkJob& job) noexcept {
   using Child = ForkJoin::Child;
   Child& child = static_cast<Child&>(job);
-  ForkJoin& join = static_cast<ForkJoin&>(*child.promise->fork_parent_);
+  ForkJoin& join = static_cast<ForkJoin&>(*child.promise->fork_parent());
   const std::size_t index = static_cast<std::size_t>(&child - join.children_);
   ForkJoinSlow& slow = join.slow();
   TaskHeader* helper = create_task(child.frame);  // out of memory terminates: noexcept

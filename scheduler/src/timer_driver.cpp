@@ -111,7 +111,7 @@ std::size_t TimerDriver::fire_due() {
     auto& waiter = static_cast<TimerWaiter&>(entry);
     // Win the task's wait; a canceller that won first resumes it instead, and the task
     // then finds its entry already gone.
-    if (waiter.task->wait.try_wake(waiter.generation)) {
+    if (waiter.task->wait.try_wake_low32(waiter.generation_low)) {
       waiter.fired = true;  // read by the task after it resumes (ordered by wake_task)
       wake_task(*waiter.task);
       ++woken;

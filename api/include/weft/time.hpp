@@ -16,17 +16,21 @@ namespace detail {
 
 // A sleeping task costs its frame (bench/memory), and g++ keeps the awaitable and its
 // awaiter of a co_await in the frame for the whole suspension: both are laid out for
-// size. The awaiter is the timer and one 8-byte word: the duration (sleep_for) until
-// await_ready turns it into the deadline, or the deadline (sleep_until), or kYieldOnly.
-// Whether the wait was armed is whether the timer has a generation (never 0).
+// size. The awaiter is its timer alone. Until the timer is inserted, the timer's
+// deadline word (TimerEntry::owner_word) holds the target: the duration (sleep_for)
+// until await_ready turns it into the deadline, or the deadline (sleep_until), in
+// nanoseconds; or kYieldOnly, which the insert never writes (it writes ticks), so that
+// it still tells a plain yield from a sleep once the task resumes.
 template <bool Relative>
 class SleepAwaiter {
  public:
-  SleepAwaiter(TaskHeader& self, std::chrono::nanoseconds duration) requires Relative : target_{.duration = duration} {
+  SleepAwaiter(TaskHeader& self, std::chrono::nanoseconds duration) requires Relative {
     timer_.task = &self;
+    set_target(duration.count());
   }
-  SleepAwaiter(TaskHeader& self, Clock::time_point deadline) requires(!Relative) : target_{.deadline = deadline} {
+  SleepAwaiter(TaskHeader& self, Clock::time_point deadline) requires(!Relative) {
     timer_.task = &self;
+    set_target(deadline.time_since_epoch().count());
   }
   SleepAwaiter(const SleepAwaiter&) = delete;
 
@@ -36,13 +40,13 @@ class SleepAwaiter {
     const Clock::time_point now = runtime_clock(*self.runtime).now();
     Clock::time_point deadline;
     if constexpr (Relative)
-      deadline = now + std::chrono::duration_cast<Clock::duration>(target_.duration);
+      deadline = now + std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(target()));
     else
-      deadline = target_.deadline;
+      deadline = Clock::time_point(Clock::duration(target()));
     if (deadline <= now) {
-      target_.deadline = kYieldOnly;
+      timer_.set_owner_word(kYieldOnly);
     } else {
-      target_.deadline = deadline;
+      set_target(deadline.time_since_epoch().count());
       // Here rather than in await_suspend, where `now` is gone; await_suspend follows.
       self.set_awaiting(Awaiting::Sleep, nanoseconds_after(deadline, now));
     }
@@ -52,43 +56,47 @@ class SleepAwaiter {
   bool await_suspend(std::coroutine_handle<> handle) {
     TaskHeader& self = this->self();
     self.resume_point = handle;
-    if (target_.deadline == kYieldOnly) {
+    if (yield_only()) {
       self.set_awaiting(Awaiting::Yield);
       yield_current(self);
       return true;
     }
-    timer_.generation = self.arm_wait();
-    timer_insert(*self.runtime, timer_, target_.deadline);
+    const Clock::time_point deadline{Clock::duration(target())};
+    const std::uint64_t generation = self.arm_wait();
+    timer_.set_generation(generation);
+    timer_insert(*self.runtime, timer_, deadline);
     // The Dekker half of the task (core/wait_cell.hpp): a cancel that came after
     // await_ready's check is seen here; winning our own cell, we resume at once.
-    return suspend_unless_cancelled(self, timer_.generation);
+    return suspend_unless_cancelled(self, generation);
   }
 
   void await_resume() {
     TaskHeader& self = this->self();
     self.clear_awaiting();
-    if (armed() && self.wait.status() == WaitCell::CANCELLED) {
+    if (yield_only()) {
+      throw_if_cancel_pending(self);
+      return;
+    }
+    if (self.wait.status() == WaitCell::CANCELLED) {
       timer_cancel(*self.runtime, timer_);  // before this frame may move on
       throw_if_cancel_pending(self);
       return;  // withdrawn (uncancel) in the meantime: the sleep just ends early
     }
-    if (target_.deadline == kYieldOnly) throw_if_cancel_pending(self);
   }
 
  private:
-  static constexpr Clock::time_point kYieldOnly = Clock::time_point::min();
+  // Not a count of nanoseconds any clock reaches, and not a tick the insert writes.
+  static constexpr std::uint64_t kYieldOnly = std::uint64_t{1} << 63;
 
   // The sleeping task, kept in the timer (one pointer less in every sleeping frame).
   TaskHeader& self() const noexcept { return *timer_.task; }
-  bool armed() const noexcept { return timer_.generation != 0; }  // WaitCell::arm never returns 0
+  std::int64_t target() const noexcept { return static_cast<std::int64_t>(timer_.owner_word()); }
+  void set_target(std::int64_t nanoseconds) noexcept { timer_.set_owner_word(static_cast<std::uint64_t>(nanoseconds)); }
+  bool yield_only() const noexcept { return timer_.owner_word() == kYieldOnly; }
 
-  union Target {
-    std::chrono::nanoseconds duration;  // Relative, until await_ready
-    Clock::time_point deadline;         // from await_ready on (or kYieldOnly), or !Relative
-  } target_;
   TimerWaiter timer_;
 };
-static_assert(sizeof(SleepAwaiter<true>) == 56, "SleepAwaiter: one word and the timer (see bench/memory)");
+static_assert(sizeof(SleepAwaiter<true>) == 40, "SleepAwaiter: its timer alone (see bench/memory)");
 
 // The awaitables sleep_for and sleep_until return: one word each. The deadline of
 // sleep_for is fixed when it is awaited.

@@ -71,7 +71,7 @@ class AnyEndAwaiter {
     if (end_now) return !self_.wait.try_wake(generation_);  // lost: a completer/canceller resumes us
     if (deadline_) {
       timer_.task = &self_;
-      timer_.generation = generation_;
+      timer_.set_generation(generation_);
       timer_insert(*self_.runtime, timer_, *deadline_);
       timer_armed_ = true;
     }

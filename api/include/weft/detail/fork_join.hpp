@@ -102,7 +102,7 @@ class ForkJoin final : public ForkParent {
     for (std::size_t i = 0; i < count_; ++i) {
       const Child& child = children_[i];
       child.promise->task_ = &owner_;
-      child.promise->fork_parent_ = this;
+      child.promise->set_fork_parent(this);
     }
     for (std::size_t i = count_; i-- > 1;) push_fork_job(children_[i]);
     next_ = 1;

@@ -21,7 +21,9 @@
 //     resuming it reschedules the task on its runtime instead of running it on the
 //     foreign thread. Such a wait cannot be interrupted by a cancel: the request is
 //     delivered once the awaitable resumes.
+#include <cassert>
 #include <concepts>
+#include <cstdint>
 #include <coroutine>
 #include <exception>
 #include <optional>
@@ -220,10 +222,22 @@ class PromiseBase {
   // coroutine's task when awaited inline, the gathering task's (or the thief's) in a
   // fork-join.
   TaskHeader* task_ = nullptr;
-  // Inline-awaited coroutines resume their awaiter at the end; a fork-join child
-  // reports to its parent; a spawned one returns to the worker, which sees the root done.
-  std::coroutine_handle<> continuation_;
-  ForkParent* fork_parent_ = nullptr;
+
+  // Where the coroutine goes when it ends. An inline-awaited coroutine resumes its
+  // awaiter; a fork-join child reports to its parent; a spawned one returns to the
+  // worker, which sees the root done. One word for the three (every frame carries it,
+  // and a sleeping task costs its frame: bench/memory): null for a spawned root, the
+  // awaiter's frame address, or the ForkParent's address with the low bit set (both
+  // are at least 8-aligned, so that bit is free).
+  void set_continuation(std::coroutine_handle<> awaiter) noexcept {
+    on_end_ = reinterpret_cast<std::uintptr_t>(awaiter.address());
+  }
+  void set_fork_parent(ForkParent* parent) noexcept { on_end_ = reinterpret_cast<std::uintptr_t>(parent) | kForkParentBit; }
+  ForkParent* fork_parent() const noexcept {
+    assert((on_end_ & kForkParentBit) != 0 && "fork_parent: not a fork-join child");
+    return reinterpret_cast<ForkParent*>(on_end_ & ~kForkParentBit);
+  }
+
   // What escaped the body (also a CancelledError); null when it returned.
   std::exception_ptr failure_;
 
@@ -237,8 +251,9 @@ class PromiseBase {
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
       PromiseBase& promise = self.promise();
-      if (promise.continuation_) return promise.continuation_;
-      if (promise.fork_parent_ != nullptr) return promise.fork_parent_->child_ended(promise);
+      const std::uintptr_t on_end = promise.on_end_;
+      if ((on_end & kForkParentBit) != 0) return promise.fork_parent()->child_ended(promise);
+      if (on_end != 0) return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(on_end));
       publish_root_outcome(*promise.task_, promise.failure_);
       return std::noop_coroutine();
     }
@@ -270,12 +285,20 @@ class PromiseBase {
 
   bool failed() const noexcept { return static_cast<bool>(failure_); }
 
+ private:
+  static constexpr std::uintptr_t kForkParentBit = 1;
+  std::uintptr_t on_end_ = 0;  // see set_continuation
+
  protected:
   // An inline child's failure propagates to its awaiter, which thereby observes it.
   void rethrow_if_failed() {
     if (failure_) std::rethrow_exception(failure_);
   }
 };
+
+// Every frame carries one (a sleeping task's among them: bench/memory).
+static_assert(sizeof(PromiseBase) == 3 * sizeof(void*), "PromiseBase: the task, where to go at the end, the failure");
+static_assert(alignof(ForkParent) >= 2, "PromiseBase keeps a tag in a ForkParent address's low bit");
 
 template <class T>
 class Promise : public PromiseBase {
@@ -341,7 +364,7 @@ class TaskAwaiter {
   }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept {
     child_.promise().task_ = &task_;
-    child_.promise().continuation_ = parent;
+    child_.promise().set_continuation(parent);
     return child_;
   }
   U await_resume() { return child_.promise().take_inline_result(); }

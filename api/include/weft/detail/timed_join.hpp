@@ -57,7 +57,7 @@ class TimedJoinAwaiter {
       return !self_.wait.try_wake(generation_);
     registered_ = true;
     timer_.task = &self_;
-    timer_.generation = generation_;
+    timer_.set_generation(generation_);
     timer_insert(*self_.runtime, timer_, deadline_);
     timer_armed_ = true;
     // The Dekker half (core/wait_cell.hpp): a request that came after the caller's

@@ -111,6 +111,16 @@ struct TimerEntry {
   // The deadline given to the last insert, in ticks.
   std::uint64_t deadline() const noexcept { return deadline_; }
 
+  // The deadline's word before the first insert, or after one if the owner set it since:
+  // the owner's to use until it inserts, which overwrites it (a sleep keeps its target
+  // time there, one word less in a sleeping frame). Setting it while linked would
+  // corrupt the wheel.
+  std::uint64_t owner_word() const noexcept { return deadline_; }
+  void set_owner_word(std::uint64_t value) noexcept {
+    assert(!linked() && "TimerEntry::set_owner_word: the entry is in a wheel");
+    deadline_ = value;
+  }
+
  private:
   friend class TimerWheel;
   TimerEntry* next_ = nullptr;     // next entry of the same list, or null

@@ -57,6 +57,22 @@ class WaitCell {
                                          std::memory_order_seq_cst, std::memory_order_seq_cst);
   }
 
+  // try_wake for a resource that kept only the low 32 bits of the generation (a timer in
+  // a sleeping frame, one word smaller). Sound only where the resource's registration
+  // is withdrawn before the task arms its next wait, so that while the resource may
+  // still act the cell holds the registered generation or an ended state of it, never
+  // a later generation: the timers, whose owners cancel them before moving on. Then
+  // the full generation is the cell's own. Relaxed load: the CAS in try_wake decides,
+  // and whoever registered the resource did so after arm() and published it to this
+  // caller (the timer mutex), so the load sees that generation or a state of it.
+  bool try_wake_low32(std::uint32_t generation_low) noexcept {
+    const std::uint64_t generation = word_.load(std::memory_order_relaxed) >> 2;
+    assert(static_cast<std::uint32_t>(generation) == generation_low &&
+           "try_wake_low32: the task moved on to another wait while the resource was registered");
+    if (static_cast<std::uint32_t>(generation) != generation_low) return false;
+    return try_wake(generation);
+  }
+
   // A canceller: cancels the current wait if one is in progress, whatever its
   // generation. True if it won. seq_cst load: the Dekker pair described at arm().
   bool try_cancel() noexcept {

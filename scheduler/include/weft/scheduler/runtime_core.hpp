@@ -71,15 +71,20 @@ InternalCancel request_internal_cancel(TaskHeader& task);
 bool take_cancel_request(TaskHeader& task, std::string& message);
 
 // A timer of a sleeping task: lives in its coroutine frame. When it fires, the driver
-// wins the task's WaitCell for `generation`, sets `fired` and reschedules the task.
-// `fired` comes first so that it fills TimerEntry's tail padding (48 bytes, not 64: a
-// sleeping task's frame holds one; bench/memory).
+// wins the task's WaitCell for the wait the timer was armed for, sets `fired` and
+// reschedules the task. A sleeping task's frame holds one (bench/memory), so it is laid
+// out for size: `fired` and the wait's generation fill TimerEntry's tail padding, 40
+// bytes in all. Only the generation's low 32 bits are kept, which is enough because a
+// linked timer's task never moves on to another wait: every owner cancels its timer
+// before the frame moves on (see WaitCell::try_wake_low32).
 struct TimerWaiter : TimerEntry {
   bool fired = false;  // written by the driver before the wake-up, read by the task after
+  std::uint32_t generation_low = 0;  // of the wait the timer wakes
   TaskHeader* task = nullptr;
-  std::uint64_t generation = 0;
+
+  void set_generation(std::uint64_t generation) noexcept { generation_low = static_cast<std::uint32_t>(generation); }
 };
-static_assert(sizeof(TimerWaiter) == 48, "TimerWaiter: `fired` fills TimerEntry's tail padding (Itanium C++ ABI)");
+static_assert(sizeof(TimerWaiter) == 40, "TimerWaiter: `fired` and the generation fill TimerEntry's tail padding (Itanium C++ ABI)");
 
 Clock& runtime_clock(RuntimeCore& runtime) noexcept;
 // Files the timer (task and generation set by the caller); wakes the timer driver if
