@@ -61,7 +61,7 @@ void start_fork_job(ForkJob& job) noexcept {
   const std::size_t index = static_cast<std::size_t>(&child - join.children_);
   ForkJoinSlow& slow = join.slow();
   TaskHeader* helper = create_task(child.frame);  // out of memory terminates: noexcept
-  helper->borrowed_root = true;
+  helper->kind = Runnable::Kind::BorrowedTask;
   child.promise->task_ = helper;
   auto link = std::make_unique<ForkChildLink>(join, index, *helper);
   ForkChildLink& raw_link = *link;

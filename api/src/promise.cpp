@@ -50,7 +50,16 @@ void publish_root_failure(TaskHeader& task, std::exception_ptr failure) noexcept
     // Out of memory for the message: the outcome is still right, the message empty.
     kind = Outcome::Cancelled;
   }
-  task.failure = std::move(failure);
+  if (kind == Outcome::Exception) {
+    try {
+      TaskExtras& extras = task.extras();
+      extras.failure = std::move(failure);
+      extras.runtime_uid = runtime_uid(*task.runtime);
+    } catch (...) {
+      // Out of memory for the extras: the outcome stays right, and a std::bad_alloc
+      // stands in for the failure (TaskHeader::failure).
+    }
+  }
   // Relaxed: published with the completion (release in transition_to_complete), which
   // the worker makes once the coroutine has reached its final suspension.
   task.outcome.store(kind, std::memory_order_relaxed);

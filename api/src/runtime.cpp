@@ -53,15 +53,17 @@ void Runtime::require_not_on_worker(const char* what) const {
 void Runtime::wait_blocking(detail::TaskHeader& task) {
   // The join slot's thread waiter: the completer stores 1 into the header's flag (which
   // the caller's JoinHandle keeps alive) and notifies.
+  // The flag lives in the extras: made first (this may throw), so that the completer
+  // finds them once it sees the registration.
+  std::atomic<std::uint32_t>& done = task.extras().join_thread_done;
   if (task.state.claim_join_slot() != detail::TaskStateWord::JoinRegistration::Registered) return;
   task.join.task = nullptr;
   if (task.state.set_join_waiter() != detail::TaskStateWord::JoinRegistration::Registered) return;
   // Acquire: pairs with the completer's release store, so the result is visible.
-  while (task.join_thread_done.load(std::memory_order_acquire) == 0)
-    task.join_thread_done.wait(0, std::memory_order_acquire);
+  while (done.load(std::memory_order_acquire) == 0) done.wait(0, std::memory_order_acquire);
   // 1: the result is there, but the completer may still be inside notify_one on this
   // header; 2 is its last touch (see RuntimeCore::complete). A few instructions away.
-  while (task.join_thread_done.load(std::memory_order_acquire) != 2) std::this_thread::yield();
+  while (done.load(std::memory_order_acquire) != 2) std::this_thread::yield();
 }
 
 void release_cached_memory() noexcept { detail::release_cached_frames(); }

@@ -17,20 +17,20 @@ std::string cancelled_message(const TaskHeader& task) {
 
 int task_cancelling(TaskHeader& task) {
   std::lock_guard guard(task.cancel_lock);
-  return task.cancelling;
+  return task.cancelling();
 }
 
 int task_uncancel(TaskHeader& task) {
   std::lock_guard guard(task.cancel_lock);
-  if (task.cancelling > 0) --task.cancelling;
+  if (task.cancelling() > 0) task.set_cancelling(task.cancelling() - 1);
   // asyncio 3.13: back to zero withdraws a request not yet delivered (not while the
   // runtime shuts down: then every suspension point must throw).
-  if (task.cancelling == 0 && task.runtime != nullptr && !runtime_closed(*task.runtime) &&
+  if (task.cancelling() == 0 && task.runtime != nullptr && !runtime_closed(*task.runtime) &&
       task.state.load(std::memory_order_relaxed).has(TaskStateWord::CANCEL_REQUESTED)) {
     task.state.take_cancel_request();
     if (TaskExtras* extras = task.find_extras()) extras->cancel_message.clear();
   }
-  return task.cancelling;
+  return task.cancelling();
 }
 
 namespace {
@@ -87,7 +87,7 @@ std::stop_token stop_token() {
     std::lock_guard guard(task.cancel_lock);
     if (!extras.stop_source) {
       extras.stop_source = std::make_unique<std::stop_source>();
-      stop_now = task.ever_cancelled;  // cancelled before anyone asked for the token
+      stop_now = task.ever_cancelled();  // cancelled before anyone asked for the token
     }
     source = *extras.stop_source;
   }

@@ -12,6 +12,7 @@
 // `closed_` under its shard lock, so an insert either happens before close() passes
 // its shard (and shutdown's cancel-all, which also walks the shards under their locks,
 // sees the task) or sees the flag and refuses.
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -24,7 +25,17 @@ namespace weft::detail {
 
 class Registry {
  public:
-  explicit Registry(unsigned shards) : shard_count_(shards), shards_(new CachePadded<Shard>[shards]) {}
+  // One shard per worker, up to kMaxWorkerShards (a task keeps its shard's index in a
+  // byte of its header: bench/memory), beyond which workers share them, and one for the
+  // tasks spawned from outside.
+  static constexpr unsigned kMaxWorkerShards = 255;
+  explicit Registry(unsigned workers)
+      : worker_shards_(workers == 0 ? 1 : std::min(workers, kMaxWorkerShards)),
+        shard_count_(worker_shards_ + 1),
+        shards_(new CachePadded<Shard>[shard_count_]) {}
+
+  unsigned shard_of_worker(unsigned worker_index) const noexcept { return worker_index % worker_shards_; }
+  unsigned outside_shard() const noexcept { return worker_shards_; }
 
   unsigned shard_count() const noexcept { return shard_count_; }
 
@@ -34,7 +45,7 @@ class Registry {
     std::lock_guard guard(shard.lock);
     // Relaxed: ordered by the shard lock against close() (see the essay).
     if (closed_.load(std::memory_order_relaxed)) return false;
-    task.registry_shard = shard_index;
+    task.registry_shard = static_cast<std::uint8_t>(shard_index);
     task.registry_prev = nullptr;
     task.registry_next = shard.head;
     if (shard.head) shard.head->registry_prev = &task;
@@ -93,6 +104,7 @@ class Registry {
     TaskHeader* head = nullptr;
     std::size_t count = 0;
   };
+  const unsigned worker_shards_;
   const unsigned shard_count_;
   std::unique_ptr<CachePadded<Shard>[]> shards_;
   std::atomic<bool> closed_{false};

@@ -34,7 +34,7 @@ RuntimeCore::RuntimeCore(RuntimeConfig cfg)
       clock(config.clock != nullptr ? *config.clock : static_cast<Clock&>(steady_clock)),
       manual_clock(dynamic_cast<ManualClock*>(&clock)),
       timers(clock, config.timer_tick),
-      registry(workers + 1),
+      registry(workers),
       idle(workers) {
   if (workers > 0xffff) throw std::invalid_argument("weft: at most 65535 workers");
   register_unobserved_handler(uid, config.on_unobserved_exception);
@@ -152,12 +152,14 @@ void RuntimeCore::complete(TaskHeader& task) {
     release_task(*awaiting);  // the registration's reference
   } else {
     // Release: the blocked thread's acquire load then sees the result.
-    task.join_thread_done.store(1, std::memory_order_release);
-    task.join_thread_done.notify_one();
+    // block_on made the extras before it registered (published with the registration).
+    std::atomic<std::uint32_t>& done = task.find_extras()->join_thread_done;
+    done.store(1, std::memory_order_release);
+    done.notify_one();
     // The last touch of the header: the blocked thread may drop the last reference (its
     // JoinHandle) as soon as it sees 2, not before: a notify after it could have seen 1
     // would be a futex wake on a freed (or already reused) header.
-    task.join_thread_done.store(2, std::memory_order_release);
+    done.store(2, std::memory_order_release);
   }
 }
 
@@ -225,10 +227,10 @@ SubmitResult submit_task(RuntimeCore& runtime, TaskHeader& task) noexcept {
   const bool on_worker = self != nullptr && &self->runtime_ == &runtime;
   unsigned shard;
   if (on_worker) {
-    shard = self->index_;
+    shard = runtime.registry.shard_of_worker(self->index_);
     task.id = self->next_task_id();
   } else {
-    shard = runtime.workers;
+    shard = runtime.registry.outside_shard();
     // Relaxed: only uniqueness matters. Outside ids are multiples of workers + 1,
     // worker i's are i + 1 modulo workers + 1, so the two never collide.
     task.id = (runtime.external_id_counter.fetch_add(1, std::memory_order_relaxed) + 1) *
@@ -237,7 +239,6 @@ SubmitResult submit_task(RuntimeCore& runtime, TaskHeader& task) noexcept {
   TaskHeader* parent = current_task();
   task.parent = (parent != nullptr && parent->runtime == &runtime) ? parent->id : 0;
   task.runtime = &runtime;
-  task.runtime_uid = runtime.uid;
   if (!runtime.registry.insert(task, shard)) return SubmitResult::Closed;
   runtime.schedule(task, /*fresh=*/true);
   return SubmitResult::Submitted;
@@ -263,6 +264,8 @@ void timer_insert(RuntimeCore& runtime, TimerWaiter& waiter, Clock::time_point d
 }
 
 bool timer_cancel(RuntimeCore& runtime, TimerWaiter& waiter) { return runtime.timers.cancel(waiter); }
+
+std::uint64_t runtime_uid(const RuntimeCore& runtime) noexcept { return runtime.uid; }
 
 bool runtime_closed(const RuntimeCore& runtime) noexcept {
   // Relaxed: a hint for callers; the registry's own check is authoritative.

@@ -56,14 +56,14 @@ bool register_cancel(TaskHeader& task, std::string_view message, Requester reque
       } else {
         TaskStateWord::Snapshot before = task.state.request_cancel();
         if (before.is_complete()) return false;
-        ++task.cancelling;
+        task.set_cancelling(task.cancelling() + 1);
         if (mark != nullptr) {
           mark->was_pending = before.has(TaskStateWord::CANCEL_REQUESTED);
-          mark->count_after = task.cancelling;
+          mark->count_after = task.cancelling();
         }
         // A move: no allocation under the lock.
         if (!before.has(TaskStateWord::CANCEL_REQUESTED) && extras != nullptr) extras->cancel_message = std::move(text);
-        if (requester == Requester::User) task.ever_cancelled = true;
+        if (requester == Requester::User) task.mark_ever_cancelled();
         return true;
       }
     }
@@ -168,10 +168,13 @@ bool take_cancel_request(TaskHeader& task, std::string& message) {
 void release_task(TaskHeader& task) noexcept {
   if (!task.state.ref_dec()) return;
   // ref_dec's acq_rel made every other holder's writes visible.
-  if (task.outcome.load(std::memory_order_relaxed) == Outcome::Exception &&
-      !task.failure_observed.load(std::memory_order_relaxed)) {
+  const TaskExtras* extras = task.find_extras();
+  // Relaxed: as the outcome (the last owner). No extras: the failure was lost to out of
+  // memory (TaskHeader::failure), and with it the runtime to report to.
+  if (task.outcome.load(std::memory_order_relaxed) == Outcome::Exception && extras != nullptr &&
+      !extras->failure_observed.load(std::memory_order_relaxed)) {
     try {
-      report_unobserved(task.runtime_uid, describe_task(task), task.failure);
+      report_unobserved(extras->runtime_uid, describe_task(task), extras->failure);
     } catch (...) {
       // describe_task allocates; out of memory while reporting: drop the report.
     }
@@ -188,7 +191,7 @@ TaskHeader* create_task(std::coroutine_handle<> root) {
 
 void discard_task(TaskHeader& task) noexcept {
   std::coroutine_handle<> root = task.root;
-  const bool borrowed = task.borrowed_root;
+  const bool borrowed = task.borrowed_root();
   task.~TaskHeader();
   free_frame(&task, sizeof(TaskHeader));
   if (!borrowed) root.destroy();
@@ -233,8 +236,8 @@ TaskInfo describe_task(const TaskHeader& task) {
   info.id = task.id;
   info.name = task.name_copy();
   info.parent = task.parent;
-  info.spawned_file = task.spawned_file;
-  info.spawned_line = task.spawned_line;
+  info.spawned_file = task.spawned_at.file();
+  info.spawned_line = task.spawned_at.line();
   // Relaxed: a snapshot, racy by contract.
   switch (task.state.load(std::memory_order_relaxed).lifecycle()) {
     case TaskStateWord::IDLE: info.state = TaskState::Suspended; break;
@@ -243,10 +246,9 @@ TaskInfo describe_task(const TaskHeader& task) {
     default: info.state = TaskState::Completed; break;
   }
   if (info.state == TaskState::Suspended || info.state == TaskState::Scheduled) {
-    const Awaiting what = task.awaiting.load(std::memory_order_relaxed);
+    const auto [what, argument] = task.awaiting();
     if (const char* name = awaiting_name(what)) {
       info.awaiting = name;
-      std::uint64_t argument = task.awaiting_argument.load(std::memory_order_relaxed);
       // append, not " " + text: g++ 12 -O2 warns about that (a false -Wrestrict).
       if (what == Awaiting::Sleep) {
         info.awaiting.push_back(' ');

@@ -58,7 +58,7 @@ void Worker::run() {
         if (runtime_.any_work_visible()) runtime_.notify_one();
       }
     }
-    if (task->is_fork_job) {
+    if (task->is_fork_job()) {
       // A child of a fork-join that its gatherer did not take back: it becomes a task
       // of its own, queued here (scheduler/fork_job.hpp).
       start_fork_job(static_cast<ForkJob&>(*task));

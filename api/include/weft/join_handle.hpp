@@ -39,8 +39,8 @@ std::string cancelled_message(const TaskHeader& task);  // the message a cancell
     case Outcome::Cancelled:
       throw_task_cancelled(task);
     case Outcome::Exception:
-      task.failure_observed.store(true, std::memory_order_relaxed);  // Relaxed: one owner
-      std::rethrow_exception(task.failure);
+      task.mark_failure_observed();
+      std::rethrow_exception(task.failure());
     default:
       return;
   }
@@ -261,8 +261,8 @@ class JoinHandle {
       case detail::Outcome::Cancelled:
         detail::throw_task_cancelled(task);
       case detail::Outcome::Exception:
-        task.failure_observed.store(true, std::memory_order_relaxed);  // Relaxed: one owner
-        return task.failure;
+        task.mark_failure_observed();
+        return task.failure();
       default:
         return nullptr;
     }

@@ -32,21 +32,20 @@ class Runtime {
 
   // (Two overloads rather than a defaulted SpawnOptions: see weft::spawn.)
   template <class T>
-  JoinHandle<T> spawn(Task<T> task, SpawnOptions options, const char* file = __builtin_FILE(),
-                      unsigned line = __builtin_LINE()) {
-    return detail::spawn_on(*core_, std::move(task), std::move(options), file, line);
+  JoinHandle<T> spawn(Task<T> task, SpawnOptions options, detail::SpawnSite site = detail::SpawnSite::here()) {
+    return detail::spawn_on(*core_, std::move(task), std::move(options), site);
   }
   template <class T>
-  JoinHandle<T> spawn(Task<T> task, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
-    return detail::spawn_on(*core_, std::move(task), SpawnOptions(), file, line);
+  JoinHandle<T> spawn(Task<T> task, detail::SpawnSite site = detail::SpawnSite::here()) {
+    return detail::spawn_on(*core_, std::move(task), SpawnOptions(), site);
   }
 
   // Runs the task to its end from a thread that is not a worker; returns its value or
   // rethrows its failure (TaskCancelled if it was cancelled).
   template <class T>
-  T block_on(Task<T> task, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+  T block_on(Task<T> task, detail::SpawnSite site = detail::SpawnSite::here()) {
     require_not_on_worker("block_on");
-    JoinHandle<T> handle = spawn(std::move(task), file, line);
+    JoinHandle<T> handle = spawn(std::move(task), site);
     wait_blocking(handle.header());
     return handle.result();
   }

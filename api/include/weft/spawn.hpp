@@ -38,12 +38,11 @@ TaskHeader& adopt_task(Task<T>&& task) {
 // destroyed and RuntimeClosed thrown.
 template <class T>
 JoinHandle<T> spawn_on(RuntimeCore& runtime, Task<T>&& task, SpawnOptions&& options,
-                       const char* file, unsigned line) {
+                       detail::SpawnSite site) {
   if (!task.valid()) throw InvalidStateError("weft: spawn of an empty Task");
   TaskHeader& header = adopt_task(std::move(task));
   if (!options.name.empty()) header.set_name(std::move(options.name));
-  header.spawned_file = file;
-  header.spawned_line = line;
+  header.spawned_at = site;
   // Before the task is queued: a token already stopped cancels it before its first run.
   attach_stop_token(header, options.stop);
   if (submit_task(runtime, header) == SubmitResult::Closed) {
@@ -66,14 +65,13 @@ inline RuntimeCore& require_current_runtime() {
 // (Two overloads rather than `SpawnOptions options = {}`: g++ 12 mis-compiles a
 // defaulted argument of class type inside a co_await expression; docs/COMPILERS.md.)
 template <class T>
-JoinHandle<T> spawn(Task<T> task, SpawnOptions options, const char* file = __builtin_FILE(),
-                    unsigned line = __builtin_LINE()) {
+JoinHandle<T> spawn(Task<T> task, SpawnOptions options, detail::SpawnSite site = detail::SpawnSite::here()) {
   return detail::spawn_on(detail::require_current_runtime(), std::move(task), std::move(options),
-                          file, line);
+                          site);
 }
 template <class T>
-JoinHandle<T> spawn(Task<T> task, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
-  return detail::spawn_on(detail::require_current_runtime(), std::move(task), SpawnOptions(), file, line);
+JoinHandle<T> spawn(Task<T> task, detail::SpawnSite site = detail::SpawnSite::here()) {
+  return detail::spawn_on(detail::require_current_runtime(), std::move(task), SpawnOptions(), site);
 }
 
 }  // namespace weft

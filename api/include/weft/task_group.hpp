@@ -172,9 +172,9 @@ struct GroupState {
     {
       std::lock_guard guard(mutex);
       if (outcome == Outcome::Exception) {
-        member.failure_observed.store(true, std::memory_order_relaxed);  // the group retrieves it
+        member.mark_failure_observed();  // the group retrieves it
         try {
-          errors.push_back(member.failure);
+          errors.push_back(member.failure());
         } catch (...) {
           // Out of memory: the failure is lost, the abort still happens.
         }
@@ -317,13 +317,12 @@ class TaskGroup {
   // group is aborting or finished (the Task is destroyed), RuntimeClosed during
   // shutdown. Two overloads rather than a defaulted SpawnOptions: see weft::spawn.
   template <class T>
-  JoinHandle<T> spawn(Task<T> task, SpawnOptions options, const char* file = __builtin_FILE(),
-                      unsigned line = __builtin_LINE()) {
-    return spawn_member(std::move(task), std::move(options), file, line, false);
+  JoinHandle<T> spawn(Task<T> task, SpawnOptions options, detail::SpawnSite site = detail::SpawnSite::here()) {
+    return spawn_member(std::move(task), std::move(options), site, false);
   }
   template <class T>
-  JoinHandle<T> spawn(Task<T> task, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
-    return spawn_member(std::move(task), SpawnOptions(), file, line, false);
+  JoinHandle<T> spawn(Task<T> task, detail::SpawnSite site = detail::SpawnSite::here()) {
+    return spawn_member(std::move(task), SpawnOptions(), site, false);
   }
 
  private:
@@ -333,7 +332,7 @@ class TaskGroup {
   explicit TaskGroup(std::shared_ptr<detail::GroupState> state) : state_(std::move(state)) {}
 
   template <class T>
-  JoinHandle<T> spawn_member(Task<T>&& task, SpawnOptions&& options, const char* file, unsigned line,
+  JoinHandle<T> spawn_member(Task<T>&& task, SpawnOptions&& options, detail::SpawnSite site,
                              bool is_body) {
     if (!task.valid()) throw InvalidStateError("weft: TaskGroup::spawn of an empty Task");
     detail::GroupState& group = *state_;
@@ -345,8 +344,7 @@ class TaskGroup {
     auto link = std::make_unique<detail::ChildLink<T>>(state_, std::move(task));
     detail::TaskHeader& header = detail::adopt_task(detail::group_member<T>(link.get()));
     header.set_name(std::move(options.name));
-    header.spawned_file = file;
-    header.spawned_line = line;
+    header.spawned_at = site;
     struct FrameGuard {
       detail::TaskHeader* task;
       ~FrameGuard() {
@@ -428,7 +426,7 @@ Task<void> task_group(F body) {
   if (self == nullptr) throw NotInRuntime("weft::task_group: not in a task");
   auto state = std::make_shared<detail::GroupState>(*self->runtime);
   TaskGroup group(state);
-  group.spawn_member(body(group), SpawnOptions(), __builtin_FILE(), __builtin_LINE(), true);
+  group.spawn_member(body(group), SpawnOptions(), detail::SpawnSite::here(), true);
 
   for (;;) {
     detail::DrainResult result = co_await detail::Drain{*state};

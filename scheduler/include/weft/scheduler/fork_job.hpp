@@ -31,16 +31,24 @@ namespace weft::detail {
 
 class RuntimeCore;
 
+// What a deque holds: a task, or a fork-join child nobody has made a task of yet. A
+// task's kind also says whether its root coroutine is its own or borrowed (a stolen
+// fork-join child's, whose frame its gatherer owns): one byte for both, since a
+// sleeping task costs its header (bench/memory). Set before the entry is first queued,
+// read-only afterwards.
 struct Runnable {
-  const bool is_fork_job;
+  enum class Kind : std::uint8_t { Task, BorrowedTask, ForkJob };
+  Kind kind;
+
+  bool is_fork_job() const noexcept { return kind == Kind::ForkJob; }
 
  protected:
-  explicit Runnable(bool fork_job) noexcept : is_fork_job(fork_job) {}
+  explicit Runnable(Kind runnable_kind) noexcept : kind(runnable_kind) {}
   ~Runnable() = default;
 };
 
 struct ForkJob : Runnable {
-  ForkJob() noexcept : Runnable(true) {}
+  ForkJob() noexcept : Runnable(Kind::ForkJob) {}
 };
 
 // Called by a worker that took the job from a deque (not the gatherer's inline pop):

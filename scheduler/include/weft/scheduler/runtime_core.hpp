@@ -119,6 +119,8 @@ inline bool on_worker_of(const RuntimeCore& runtime) noexcept { return tls_fork_
 // Idempotent; must not be called from one of the runtime's own workers.
 void shutdown_runtime(RuntimeCore& runtime);
 bool runtime_closed(const RuntimeCore& runtime) noexcept;
+// Names the runtime after it is gone (the unobserved-failure report).
+std::uint64_t runtime_uid(const RuntimeCore& runtime) noexcept;
 
 std::vector<TaskInfo> snapshot_tasks(const RuntimeCore& runtime);
 TaskInfo describe_task(const TaskHeader& task);

@@ -17,27 +17,31 @@
 //   * `join` is written by the registering awaiter after it claimed the slot
 //     (JOIN_CLAIMED, so a second awaiter never writes it) and before it sets JOIN_WAITER
 //     (release), and read by the completer after it set COMPLETE (acquire).
-//   * `cancelling` and `ever_cancelled` are guarded by `cancel_lock`.
+//   * asyncio's cancelling() count and whether a request was ever registered live in
+//     `cancel_lock`'s own word (core/spin_lock_word.hpp), guarded by it.
 //   * `registry_*` are guarded by the lock of the registry shard the task is in.
 //   * `outcome` is written by the completer before COMPLETE (release), read by others
 //     after seeing COMPLETE (acquire).
 //   * The cold parts (a name, a cancel's message, a stop source, a completion link, a
-//     cancelled outcome's message) live in TaskExtras, made on first need: most tasks
-//     never need one, and every task pays its header (a sleeping one: bench/memory).
-//     Its fields keep the rules written beside them.
+//     cancelled outcome's message, a failure, block_on's flag) live in TaskExtras, made
+//     on first need: most tasks never need one, and every task pays its header (a
+//     sleeping one: bench/memory). Its fields keep the rules written beside them.
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <new>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <utility>
 
-#include <weft/core/spin_lock.hpp>
+#include <weft/core/spin_lock_word.hpp>
 #include <weft/core/task_state.hpp>
 #include <weft/core/wait_cell.hpp>
 #include <weft/scheduler/fork_job.hpp>
+#include <weft/scheduler/spawn_site.hpp>
 
 namespace weft::detail {
 
@@ -50,9 +54,9 @@ enum class Outcome : std::uint8_t { Pending, Value, Exception, Cancelled };
 // Who is registered to be woken when the task completes: an awaiting task, woken
 // through its WaitCell for one wait generation (the registration holds a reference
 // to that task, dropped by whoever ends the registration), or a thread blocked in
-// block_on, woken through the header's `join_thread_done` (in the header, so the
-// completer never touches the blocked thread's stack; outside this struct only to pack
-// the header). The completer stores 1 and wakes the thread, then stores 2 as its last
+// block_on (`task` null), woken through TaskExtras::join_thread_done (the header's,
+// so the completer never touches the blocked thread's stack; made by block_on before
+// it registers). The completer stores 1 and wakes the thread, then stores 2 as its last
 // touch of the header: the thread's JoinHandle keeps the header alive until it has
 // seen 2 (before, it left at 1, and the wake could reach a freed header).
 struct JoinSlot {
@@ -89,8 +93,9 @@ struct WaitForward {
 
 // What a task is waiting on, for Runtime::tasks() and dump(): a kind and a number
 // (Sleep, 120'000'000 ns; Task, 42), spelt by awaiting_name(). Written by the owner,
-// read racily by introspection, hence relaxed atomics. A byte, not a string pointer:
-// it fills the header's padding (a sleeping task costs its header; bench/memory).
+// read racily by introspection: one relaxed atomic word in the header, the kind in its
+// top byte and the number, saturated, below (a sleeping task costs its header;
+// bench/memory).
 enum class Awaiting : std::uint8_t {
   Nothing, Foreign, Yield, Sleep, Task, ShieldedTask, Wait, Gather,
   Event, Semaphore, Mutex, TaskGroup, ChannelRecv, ChannelSend,
@@ -105,6 +110,12 @@ struct TaskExtras {
   std::unique_ptr<std::stop_source> stop_source;   // [cancel_lock] this_task::stop_token(), made on demand
   std::unique_ptr<CompletionLink> completion_link; // [spawn] set before the task is queued
   std::string outcome_message;                     // with Outcome::Cancelled: written before COMPLETE
+  // With Outcome::Exception, written before COMPLETE: what escaped the body, and the
+  // runtime's uid, which names it to the unobserved-failure report after it is gone.
+  std::exception_ptr failure;
+  std::uint64_t runtime_uid = 0;
+  std::atomic<bool> failure_observed{false};       // someone retrieved `failure`
+  std::atomic<std::uint32_t> join_thread_done{0};  // see JoinSlot
 
   // The name given at spawn ([spawn], before the task is queued), or else "task-<id>",
   // made on the first display_name() and installed by CAS (display_name is const and
@@ -118,19 +129,14 @@ struct TaskExtras {
 };
 
 struct TaskHeader : Runnable {
-  // The small fields first, packed behind Runnable's flag: a sleeping task costs its
-  // header, so the header is laid out for size (bench/memory).
-  bool borrowed_root = false;                    // [spawn] root belongs to someone else (a fork-join child)
-  bool yielded = false;                          // [owner] suspended by this_task::yield()
-  bool ever_cancelled = false;                   // [cancel_lock] a request was ever registered
-  SpinLock cancel_lock;
+  // Laid out for size: a sleeping task costs its header (bench/memory), and the header
+  // fits tbbmalloc's 128-byte size class (the next one is 160). The small fields first,
+  // behind Runnable's kind byte (which also says whether the root is borrowed: a
+  // stolen fork-join child's).
   std::atomic<Outcome> outcome{Outcome::Pending};
-  std::atomic<bool> failure_observed{false};     // someone retrieved `failure`
-  std::atomic<Awaiting> awaiting{Awaiting::Nothing};  // [owner writes] see Awaiting
-  std::uint32_t registry_shard = 0;              // [spawn]
-  int cancelling = 0;                            // [cancel_lock] asyncio's cancelling() count
-  unsigned spawned_line = 0;                     // [spawn]
-  std::atomic<std::uint32_t> join_thread_done{0};  // see JoinSlot
+  bool yielded = false;                          // [owner] suspended by this_task::yield()
+  std::uint8_t registry_shard = 0;               // [spawn]
+  SpinLockWord cancel_lock;                      // and, in its word: see cancelling()
 
   TaskStateWord state{2, true};
   WaitCell wait;
@@ -138,26 +144,28 @@ struct TaskHeader : Runnable {
   std::coroutine_handle<> resume_point;  // [owner] what to resume when it next runs
   std::coroutine_handle<> root;          // [spawn] the spawned coroutine; destroying it frees all
   RuntimeCore* runtime = nullptr;        // [spawn]
-  std::uint64_t runtime_uid = 0;         // [spawn] names the runtime after it is gone
   std::uint64_t id = 0;                  // [spawn]
   std::uint64_t parent = 0;              // [spawn] 0 = spawned from outside any task
-  const char* spawned_file = "";         // [spawn]
+  SpawnSite spawned_at = SpawnSite::unknown();  // [spawn]
 
   JoinSlot join;
   WaitForward* wait_forward = nullptr;   // [owner] for the current wait, see WaitForward
 
-  std::exception_ptr failure;                    // what escaped the body, set before COMPLETE
-
   TaskHeader* registry_prev = nullptr;
   TaskHeader* registry_next = nullptr;
 
-  std::atomic<std::uint64_t> awaiting_argument{0};  // [owner writes] see Awaiting
-
  private:
+  // [owner writes] see Awaiting: the kind << kAwaitingKindShift | the number.
+  static constexpr unsigned kAwaitingKindShift = 56;
+  static constexpr std::uint64_t kAwaitingNumberMax = (std::uint64_t{1} << kAwaitingKindShift) - 1;
+  std::atomic<std::uint64_t> awaiting_{0};
+
+  // cancel_lock's data: bit 0, a request was ever registered; the rest, the count.
+  static constexpr std::uint32_t kEverCancelled = 1;
   mutable std::atomic<TaskExtras*> extras_{nullptr};  // see TaskExtras
 
  public:
-  TaskHeader() noexcept : Runnable(false) {}
+  TaskHeader() noexcept : Runnable(Kind::Task) {}
   ~TaskHeader() { delete extras_.load(std::memory_order_relaxed); }  // Relaxed: the last owner
   TaskHeader(const TaskHeader&) = delete;
   TaskHeader& operator=(const TaskHeader&) = delete;
@@ -179,10 +187,43 @@ struct TaskHeader : Runnable {
   }
 
   void set_awaiting(Awaiting what, std::uint64_t argument = 0) noexcept {
+    if (argument > kAwaitingNumberMax) argument = kAwaitingNumberMax;
     // Relaxed: introspection is a racy snapshot by contract.
-    awaiting_argument.store(argument, std::memory_order_relaxed);
-    awaiting.store(what, std::memory_order_relaxed);
+    awaiting_.store(static_cast<std::uint64_t>(what) << kAwaitingKindShift | argument, std::memory_order_relaxed);
   }
+  void clear_awaiting() noexcept { awaiting_.store(0, std::memory_order_relaxed); }  // Relaxed: as above
+  // A racy snapshot: the kind and its number.
+  std::pair<Awaiting, std::uint64_t> awaiting() const noexcept {
+    const std::uint64_t word = awaiting_.load(std::memory_order_relaxed);  // Relaxed: as above
+    return {static_cast<Awaiting>(word >> kAwaitingKindShift), word & kAwaitingNumberMax};
+  }
+
+  // Under cancel_lock: asyncio's cancelling() count (saturating far beyond any use),
+  // and whether a user's request was ever registered.
+  int cancelling() const noexcept { return static_cast<int>(cancel_lock.data() >> 1); }
+  void set_cancelling(int count) noexcept {
+    const std::uint32_t kept = count < 0 ? 0 : static_cast<std::uint32_t>(count);
+    const std::uint32_t saturated = kept > (SpinLockWord::kDataMax >> 1) ? SpinLockWord::kDataMax >> 1 : kept;
+    cancel_lock.set_data(saturated << 1 | (cancel_lock.data() & kEverCancelled));
+  }
+  bool ever_cancelled() const noexcept { return (cancel_lock.data() & kEverCancelled) != 0; }
+  void mark_ever_cancelled() noexcept { cancel_lock.set_data(cancel_lock.data() | kEverCancelled); }
+
+  bool borrowed_root() const noexcept { return kind == Kind::BorrowedTask; }
+
+  // A failed task's failure (Outcome::Exception): kept in the extras, which the failure
+  // made. If they could not be made (out of memory as the task failed), a
+  // std::bad_alloc stands in for it.
+  std::exception_ptr failure() const noexcept {
+    if (const TaskExtras* extras = find_extras(); extras != nullptr && extras->failure) return extras->failure;
+    return std::make_exception_ptr(std::bad_alloc());
+  }
+  // Someone retrieved the failure (no unobserved-failure report then).
+  void mark_failure_observed() const noexcept {
+    // Relaxed: read by the last owner, after the reference count's acq_rel.
+    if (TaskExtras* extras = find_extras()) extras->failure_observed.store(true, std::memory_order_relaxed);
+  }
+
   // Starts a wait (see core/wait_cell.hpp), forwarding its cancellation or not. The
   // field is written before arm()'s seq_cst store, which the canceller's winning CAS
   // reads, so the canceller sees it.
@@ -227,12 +268,11 @@ struct TaskHeader : Runnable {
     // Relaxed: not yet shared.
     delete extras().name.exchange(made.release(), std::memory_order_relaxed);
   }
-
-  void clear_awaiting() noexcept { awaiting.store(Awaiting::Nothing, std::memory_order_relaxed); }
 };
 
 // A sleeping task costs its header and its frame (bench/memory): the header stays within
-// tbbmalloc's 160-byte size class (the next one is 192).
-static_assert(sizeof(TaskHeader) <= 160, "TaskHeader grew past 160 bytes: see bench/memory");
+// tbbmalloc's 128-byte size class (the next one is 160). Where SpawnSite is a file and
+// a line (clang 14), 8 bytes more.
+static_assert(sizeof(TaskHeader) <= 120 + sizeof(SpawnSite), "TaskHeader grew past 128 bytes: see bench/memory");
 
 }  // namespace weft::detail
