@@ -106,7 +106,15 @@ void RuntimeCore::schedule(TaskHeader& task, bool fresh) {
     else
       self->push_lifo(task);
   } else {
+    // Once queued, the task may run and end, and the runtime be destroyed (its shutdown
+    // waits for the tasks and its workers, not for us), while this thread (an Event::set,
+    // a cancel, another runtime's worker) is still in notify_one: counted, and shutdown
+    // waits for the count to fall to zero. Relaxed: the queue's release and whatever
+    // leads from the task's run to shutdown's registry check order it before that look.
+    outside_pushers.fetch_add(1, std::memory_order_relaxed);
     push_injector(task);
+    // Release: pairs with the acquire load in shutdown(); our last touch of the runtime.
+    outside_pushers.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -200,6 +208,10 @@ void RuntimeCore::shutdown() {
   for (unsigned i = 0; i < workers; ++i) worker(i).parker_.unpark();
   for (unsigned i = 0; i < workers; ++i)
     if (worker(i).thread_.joinable()) worker(i).thread_.join();
+  // A thread outside the workers that queued one of the tasks may still be waking a
+  // worker (see schedule()): a few instructions. No new one comes: every task has ended.
+  // Acquire: pairs with its release decrement.
+  while (outside_pushers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   TaskHeader* leftover = nullptr;
   assert(!injector.try_dequeue(leftover) && "shutdown: a task was left in the injector");
   (void)leftover;
@@ -214,7 +226,14 @@ void RuntimeCore::shutdown() {
 
 RuntimeCore* create_runtime(RuntimeConfig config) {
   auto* runtime = new RuntimeCore(std::move(config));
-  runtime->start();
+  try {
+    runtime->start();
+  } catch (...) {
+    // A thread that could not be started (std::system_error): the destructor's shutdown
+    // joins the workers already running, which would otherwise sleep forever.
+    delete runtime;
+    throw;
+  }
   return runtime;
 }
 

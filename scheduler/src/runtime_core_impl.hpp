@@ -13,7 +13,9 @@
 //      request pending, so every later suspension point throws as well.
 //   3. The caller waits until the registry is empty: workers keep running the tasks'
 //      cleanup to the end. The last task to leave the registry notifies the caller.
-//   4. `stopping_` is set, every worker is unparked and joined.
+//   4. `stopping_` is set, every worker is unparked and joined, and shutdown waits for
+//      threads outside the workers that are still in schedule() (a task they queued has
+//      ended, but their notify_one may not have returned).
 //   5. The queues are empty by then (every queued task was live); asserted.
 #include <atomic>
 #include <condition_variable>
@@ -87,6 +89,7 @@ class RuntimeCore final : public ClockListener {
   std::atomic<bool> closing{false};
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> external_id_counter{0};
+  std::atomic<std::uint32_t> outside_pushers{0};  // threads in schedule()'s injector path
 
   std::mutex shutdown_mutex;
   std::condition_variable shutdown_cv;
