@@ -3,7 +3,8 @@
 //     sender waits while the buffer is full (and its value moves into the buffer, in
 //     order, when a place frees); an unbounded one never makes a sender wait;
 //   * try_send / try_recv on full, empty and closed channels (a failed try_send leaves
-//     a move-only argument with the caller); capacity 0 is std::invalid_argument;
+//     a move-only argument with the caller); capacity 0, or a negative one (which must
+//     not wrap into a huge size), is std::invalid_argument;
 //   * close: waiting receivers and senders get ChannelClosed, buffered values are still
 //     received, then recv throws ChannelClosed; send after close throws;
 //   * move-only values; the "channel recv" / "channel send" descriptions in tasks();
@@ -16,6 +17,8 @@
 // CPython citations name the asyncio.Queue tests (Lib/test/test_asyncio/test_queues.py)
 // whose behaviour each test mirrors.
 #include <gtest/gtest.h>
+
+#include <cstdint>
 
 #include <atomic>
 #include <memory>
@@ -66,6 +69,15 @@ TEST(Channel, CapacityZeroIsInvalidArgument) {
   EXPECT_THROW(Channel<int>(0), std::invalid_argument);
   Channel<int> one(1);
   EXPECT_EQ(one.capacity(), 1u);
+}
+
+TEST(Channel, NegativeCapacityIsInvalidArgument) {
+  EXPECT_THROW(Channel<int>(-1), std::invalid_argument);
+  EXPECT_THROW(Channel<int>(std::int64_t{-5}), std::invalid_argument);
+  Channel<int> three(3);  // a signed literal that is valid
+  EXPECT_EQ(three.capacity(), 3u);
+  Channel<int> sized(std::size_t{2});
+  EXPECT_EQ(sized.capacity(), 2u);
 }
 
 TEST(Channel, BoundedPreservesFifoOrder) {

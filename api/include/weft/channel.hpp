@@ -53,6 +53,7 @@
 // close() it and let the waiters leave first.
 //
 // T must be move-constructible; it may be move-only. Nothing requires assignment.
+#include <concepts>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -99,6 +100,10 @@ class Channel {
   explicit Channel(std::size_t capacity) : capacity_(capacity) {
     if (capacity == 0) throw std::invalid_argument("weft::Channel: capacity must be at least 1");
   }
+  // A signed capacity (a literal, an int) is checked before it becomes a size: -1 would
+  // otherwise turn into a capacity of 2^64 - 1, a channel that never fills.
+  template <std::signed_integral Capacity>
+  explicit Channel(Capacity capacity) : Channel(checked_capacity(capacity)) {}
 
   // Unbounded: send never waits (asyncio.Queue(maxsize=0)).
   static Channel unbounded() { return Channel(UnboundedTag{}); }
@@ -202,6 +207,12 @@ class Channel {
   std::size_t capacity() const noexcept { return capacity_; }
 
  private:
+  template <std::signed_integral Capacity>
+  static std::size_t checked_capacity(Capacity capacity) {
+    if (capacity < 1) throw std::invalid_argument("weft::Channel: capacity must be at least 1");
+    return static_cast<std::size_t>(capacity);
+  }
+
   friend class detail::ChannelRecvAwaiter<T>;
   friend class detail::ChannelSendAwaiter<T>;
   struct UnboundedTag {};
