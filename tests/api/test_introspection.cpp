@@ -13,6 +13,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <weft/weft.hpp>
 
@@ -27,6 +28,44 @@ const weft::TaskInfo* find(const std::vector<weft::TaskInfo>& tasks, std::string
   for (const auto& info : tasks)
     if (info.name == name) return &info;
   return nullptr;
+}
+
+// The spawn site is the line that called spawn, also when the call is the operand of a
+// co_await (the site is a defaulted argument of class type, which g++ 12 mis-passes
+// inside co_await for some types: docs/COMPILERS.md) and when options are given.
+TEST(Introspection, TheSpawnSiteIsTheCallersLine) {
+  weft::Runtime rt({.workers = 1});
+  auto own_site = [&]() -> Task<std::string> {
+    const std::vector<weft::TaskInfo> tasks = rt.tasks();
+    std::string site = "(not listed)";
+    for (const weft::TaskInfo& info : tasks)
+      if (info.id == weft::this_task::id()) site = std::string(info.spawned_file) + ":" + std::to_string(info.spawned_line);
+    co_return site;
+  };
+  auto parent = [&]() -> Task<std::vector<std::string>> {
+    std::vector<std::string> sites;
+    // Named: g++ 12 destroys a temporary SpawnOptions in a co_await operand twice
+    // (docs/COMPILERS.md).
+    weft::SpawnOptions options{.name = "named", .stop = {}};
+    const unsigned first = __LINE__ + 1;
+    sites.push_back(co_await weft::spawn(own_site()));
+    sites.push_back(co_await weft::spawn(own_site(), std::move(options)));
+    auto handle = weft::spawn(own_site());
+    sites.push_back(co_await handle);
+    sites.push_back(std::to_string(first));
+    co_return sites;
+  };
+  const unsigned outside = __LINE__ + 1;
+  auto from_outside = rt.spawn(own_site());
+  const std::vector<std::string> sites = rt.block_on(parent());
+  ASSERT_EQ(sites.size(), 4u);
+  const unsigned first = static_cast<unsigned>(std::stoul(sites[3]));
+  for (unsigned i = 0; i < 3; ++i) {
+    EXPECT_NE(sites[i].find("test_introspection.cpp:"), std::string::npos) << sites[i];
+    EXPECT_TRUE(sites[i].ends_with(":" + std::to_string(first + i))) << sites[i];
+  }
+  const std::string outside_site = rt.block_on([&]() -> Task<std::string> { co_return co_await from_outside; }());
+  EXPECT_TRUE(outside_site.ends_with("test_introspection.cpp:" + std::to_string(outside))) << outside_site;
 }
 
 TEST(Introspection, TasksShowsNamesStatesParentsAndWhatTheyAwait) {
