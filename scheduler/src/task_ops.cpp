@@ -169,10 +169,11 @@ void release_task(TaskHeader& task) noexcept {
   if (!task.state.ref_dec()) return;
   // ref_dec's acq_rel made every other holder's writes visible.
   const TaskExtras* extras = task.find_extras();
-  // Relaxed: as the outcome (the last owner). No extras: the failure was lost to out of
-  // memory (TaskHeader::failure), and with it the runtime to report to.
+  // Relaxed: as the outcome (the last owner). No failure in the extras (or no extras):
+  // it was lost to out of memory (TaskHeader::failure), and with it the runtime to
+  // report to. The extras may have been made since (JoinHandle::name()), empty.
   if (task.outcome.load(std::memory_order_relaxed) == Outcome::Exception && extras != nullptr &&
-      !extras->failure_observed.load(std::memory_order_relaxed)) {
+      extras->failure && !extras->failure_observed.load(std::memory_order_relaxed)) {
     try {
       report_unobserved(extras->runtime_uid, describe_task(task), extras->failure);
     } catch (...) {

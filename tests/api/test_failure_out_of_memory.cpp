@@ -11,6 +11,7 @@
 #include <atomic>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <weft/weft.hpp>
@@ -70,6 +71,28 @@ TEST(FailureOutOfMemory, AnUnretrievedLostFailureIsNotReported) {
   if (!WEFT_TEST_FAILING_NEW) GTEST_SKIP() << "no operator new replacement under ThreadSanitizer";
   EXPECT_EQ(reports_after_dropping(fail_normally), 1);
   EXPECT_EQ(reports_after_dropping(fail_with_memory_gone), 0);
+}
+
+// The extras can still be made after the failure lost its own: JoinHandle::name() makes
+// them (the name "task-<id>"). The report then found extras, with no failure and no
+// runtime in them, and reported a null exception_ptr to runtime 0: no handler there, so
+// the default report rethrew the null failure to describe it (a crash, SIGSEGV).
+TEST(FailureOutOfMemory, ALostFailureIsNotReportedWhenTheExtrasAreMadeAfterIt) {
+  if (!WEFT_TEST_FAILING_NEW) GTEST_SKIP() << "no operator new replacement under ThreadSanitizer";
+  std::atomic<int> reports{0};
+  testing::internal::CaptureStderr();
+  {
+    weft::Runtime rt({.workers = 1, .on_unobserved_exception = [&](const weft::TaskInfo&, std::exception_ptr) { ++reports; }});
+    rt.block_on([]() -> Task<void> {
+      std::vector<weft::JoinHandle<int>> handles;
+      handles.push_back(weft::spawn(fail_with_memory_gone()));
+      co_await weft::wait(handles);  // ends with the task; retrieves nothing
+      EXPECT_FALSE(handles[0].name().empty());  // makes the extras now
+    }());
+  }
+  const std::string printed = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(reports.load(), 0);
+  EXPECT_EQ(printed.find("nobody retrieved"), std::string::npos) << printed;
 }
 
 }  // namespace

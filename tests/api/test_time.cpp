@@ -4,6 +4,7 @@
 // at once), a cancel wakes a sleeper immediately and removes its timer, a non-positive
 // duration or a past time point is a plain yield, sleep_until(time_point::max()) sleeps
 // "forever" (also from a clock that starts before the epoch) and is still cancellable,
+// also where its tick reads as the yield marker (1 << 63),
 // tasks() shows "sleep <duration>", on the steady clock a sleep never ends before its
 // duration, durations too negative for nanoseconds still yield, and two runtimes on one
 // auto-advancing clock jump only when both are idle.
@@ -143,6 +144,32 @@ TEST(Time, SleepUntilTheEndOfTimeNeverEndsByItselfAndIsCancellable) {
   EXPECT_TRUE(handle.cancel());
   EXPECT_TRUE(weft::test::join_cancelled(rt, handle));
   EXPECT_FALSE(woke.load());
+}
+
+// A sleep keeps its target in its timer's deadline word until the insert, and tells a
+// plain yield by the value kYieldOnly (1 << 63) there (TimerEntry::owner_word). The
+// insert writes the deadline's tick into that word, and a tick can be 1 << 63: a clock
+// that starts 1 ns before the epoch, a 1 ns tick, sleep_until(time_point::max()). The
+// cancelled sleep then took itself for a yield, left its timer in the wheel, and its
+// frame died with the timer linked: AddressSanitizer reports the wheel's unlink of it
+// (heap-use-after-free) when the runtime goes (a build with assertions would stop at
+// ~TimerEntry's "destroyed while still in a wheel"; the dev build passes silently).
+// Also checked: the cancelled sleep's CancelledError, and a second sleep after it.
+TEST(Time, ACancelledSleepWhoseTickLooksLikeTheYieldMarkerRemovesItsTimer) {
+  weft::ManualClock clock(weft::ManualClock::time_point{} - 1ns);
+  {
+    weft::Runtime rt({.workers = 1, .timer_tick = 1ns, .clock = &clock});
+    auto sleeper = [&]() -> Task<void> { co_await weft::sleep_until(weft::ManualClock::time_point::max()); };
+    auto handle = rt.spawn(sleeper());
+    wait_until_awaiting(rt, handle.id(), "sleep");
+    EXPECT_TRUE(handle.cancel());
+    EXPECT_TRUE(weft::test::join_cancelled(rt, handle));
+    // Another sleep on the same wheel ends when its deadline comes.
+    auto second = rt.spawn([]() -> Task<void> { co_await weft::sleep_for(1s); }());
+    wait_until_awaiting(rt, second.id(), "sleep");
+    clock.advance(1s);
+    rt.block_on([&]() -> Task<void> { co_await second; }());
+  }  // the runtime goes with its wheel: a timer left in it is unlinked from a freed frame
 }
 
 TEST(Time, ACancelPendingBeforeTheSleepIsDeliveredWithoutSleeping) {

@@ -19,8 +19,9 @@ namespace detail {
 // size. The awaiter is its timer alone. Until the timer is inserted, the timer's
 // deadline word (TimerEntry::owner_word) holds the target: the duration (sleep_for)
 // until await_ready turns it into the deadline, or the deadline (sleep_until), in
-// nanoseconds; or kYieldOnly, which the insert never writes (it writes ticks), so that
-// it still tells a plain yield from a sleep once the task resumes.
+// nanoseconds; or kYieldOnly for a plain yield. Once the task resumes, the insert may
+// have overwritten it with a tick of any value: `fired` tells a sleep its timer may
+// still be in the wheel (see await_resume).
 template <bool Relative>
 class SleepAwaiter {
  public:
@@ -45,6 +46,7 @@ class SleepAwaiter {
       deadline = Clock::time_point(Clock::duration(target()));
     if (deadline <= now) {
       timer_.set_owner_word(kYieldOnly);
+      timer_.fired = true;  // never inserted: see await_resume
     } else {
       set_target(deadline.time_since_epoch().count());
       // Here rather than in await_suspend, where `now` is gone; await_suspend follows.
@@ -73,19 +75,25 @@ class SleepAwaiter {
   void await_resume() {
     TaskHeader& self = this->self();
     self.clear_awaiting();
-    if (yield_only()) {
-      throw_if_cancel_pending(self);
-      return;
-    }
-    if (self.wait.status() == WaitCell::CANCELLED) {
+    // Whether the timer may still be in the wheel is `fired`, not the deadline word: the
+    // insert writes a tick there, and a tick can equal kYieldOnly (a clock before the
+    // epoch, a 1 ns tick), so a cancelled sleep passed for a yield and its frame went
+    // on with the timer linked. The insert clears `fired`, the timer sets it when it
+    // wins the wait, a yield sets it in await_ready: false means a sleep that a
+    // canceller ended (or we, in await_suspend).
+    if (!timer_.fired) {
       timer_cancel(*self.runtime, timer_);  // before this frame may move on
       throw_if_cancel_pending(self);
       return;  // withdrawn (uncancel) in the meantime: the sleep just ends early
     }
+    // A yield, or a sleep whose timer fired (whose tick may read as kYieldOnly: it then
+    // delivers a pending request here, as any suspension point may).
+    if (yield_only()) throw_if_cancel_pending(self);
   }
 
  private:
-  // Not a count of nanoseconds any clock reaches, and not a tick the insert writes.
+  // time_point::min()'s count, so no target in the future; but a tick the insert may
+  // write (see await_resume): it decides only before the insert.
   static constexpr std::uint64_t kYieldOnly = std::uint64_t{1} << 63;
 
   // The sleeping task, kept in the timer (one pointer less in every sleeping frame).
