@@ -1,9 +1,9 @@
 // fib/weft_gather: recursive fib(n) on weft through gather, the structured fork-join
 // primitive: each call gathers fib(n-1) and fib(n-2) as two children. Same workload
-// and peers as fib/weft (spawn + await), fib/tbb and fib/serial; gather adds the
-// sibling bookkeeping (first-failure cancellation, a wrapper per child) on top of two
-// spawns, so this shows what structure costs until gather's children stop being tasks
-// of their own.
+// and peers as fib/weft (spawn + await), fib/tbb and fib/serial. A child that no other
+// worker steals runs inline in the gathering task, at about the cost of an inline
+// co_await; a stolen one becomes a helper task (docs/CHANGES.md, 2026-11-21). This is
+// the row the fork-join targets are read from (bench/README.md).
 #include <cstdint>
 #include <string>
 #include <utility>
