@@ -53,6 +53,7 @@
 // close() it and let the waiters leave first.
 //
 // T must be move-constructible; it may be move-only. Nothing requires assignment.
+#include <cassert>
 #include <concepts>
 #include <coroutine>
 #include <cstddef>
@@ -107,6 +108,17 @@ class Channel {
 
   // Unbounded: send never waits (asyncio.Queue(maxsize=0)).
   static Channel unbounded() { return Channel(UnboundedTag{}); }
+
+  // Passes through the mutex, as Event, Mutex and Semaphore do: a receiver (or sender)
+  // woken by a hand-over may destroy the channel at once, while the thread that handed
+  // over (try_send from another thread, say) still holds the mutex and is about to
+  // unlock it; the destructor waits for that unlock, the hand-over's last touch of the
+  // channel (detail/wait_queue.hpp). Destroying a channel with tasks still waiting on
+  // it is misuse (asserted in debug builds).
+  ~Channel() {
+    std::lock_guard guard(mutex_);
+    assert(receivers_.empty() && senders_.empty() && "weft::Channel destroyed with tasks still waiting on it");
+  }
 
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;

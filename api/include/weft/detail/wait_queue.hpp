@@ -19,6 +19,12 @@
 //     node if it is still queued (remove returns false if the resource popped it, in
 //     which case the resource also took back whatever it had placed). Only then may
 //     the frame, and the node in it, go away.
+//   * The resource's destructor passes through the mutex too: a task woken by a
+//     hand-over may destroy the resource at once (an Event or a Channel in its own
+//     frame, set or fed from another thread) while the thread that handed over still
+//     holds the mutex. Every hand-over runs under the mutex and touches nothing of the
+//     resource after unlocking it, and POSIX lets a mutex be destroyed as soon as it is
+//     unlocked (tests/api/test_sync_last_touch.cpp).
 // So a node is touched by the resource only under the mutex, and its task leaves only
 // after passing through that mutex: the node cannot die while the resource uses it.
 #include <cassert>
