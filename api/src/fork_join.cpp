@@ -62,6 +62,7 @@ void start_fork_job(ForkJob& job) noexcept {
   ForkJoinSlow& slow = join.slow();
   TaskHeader* helper = create_task(child.frame);  // out of memory terminates: noexcept
   helper->kind = Runnable::Kind::BorrowedTask;
+  helper->parent = join.owner_.id;  // listed under the gathering task (tasks(), dump())
   child.promise->task_ = helper;
   auto link = std::make_unique<ForkChildLink>(join, index, *helper);
   ForkChildLink& raw_link = *link;

@@ -255,8 +255,9 @@ SubmitResult submit_task(RuntimeCore& runtime, TaskHeader& task) noexcept {
     task.id = (runtime.external_id_counter.fetch_add(1, std::memory_order_relaxed) + 1) *
               (runtime.workers + 1);
   }
-  TaskHeader* parent = current_task();
-  task.parent = (parent != nullptr && parent->runtime == &runtime) ? parent->id : 0;
+  // Spawned outside any task, a task keeps the parent its maker set (a fork-join helper:
+  // the gathering task), else 0.
+  if (TaskHeader* parent = current_task()) task.parent = parent->runtime == &runtime ? parent->id : 0;
   task.runtime = &runtime;
   if (!runtime.registry.insert(task, shard)) return SubmitResult::Closed;
   runtime.schedule(task, /*fresh=*/true);

@@ -155,4 +155,46 @@ TEST(Introspection, AStopCallbackMayCancelAnotherTaskById) {
   EXPECT_THROW(rt.block_on(join_other()), weft::TaskCancelled) << "cancelled by the stop callback";
 }
 
+// A gather child that another worker stole runs as a helper task (docs/ASYNCIO.md): it
+// is listed by tasks() and dump(), and belongs under the gathering task. It was listed
+// with parent 0, as a root of the dump: submit_task took the parent from the thread's
+// current task, and the thief starts the helper between tasks.
+TEST(Introspection, AStolenGatherChildIsListedUnderTheGatheringTask) {
+  weft::Runtime rt({.workers = 2});
+  std::atomic<weft::TaskId> helper_id{0};
+  std::atomic<bool> release{false};
+  // Child 0 runs inline and holds its worker without suspending until child 1 has
+  // started, which only the other worker can do: child 1 is certainly a helper.
+  auto inline_child = [&]() -> Task<int> {
+    while (helper_id.load() == 0) std::this_thread::yield();
+    co_return 0;
+  };
+  auto stolen_child = [&]() -> Task<int> {
+    helper_id.store(weft::this_task::id());
+    while (!release.load()) std::this_thread::yield();
+    co_return 1;
+  };
+  auto gatherer = [&]() -> Task<int> {
+    auto [a, b] = co_await weft::gather(inline_child(), stolen_child());
+    co_return a + b;
+  };
+  weft::JoinHandle<int> handle = rt.spawn(gatherer(), {.name = "gatherer", .stop = {}});
+  while (helper_id.load() == 0) std::this_thread::yield();
+  const std::vector<weft::TaskInfo> tasks = rt.tasks();
+  const std::string dump = rt.dump();
+  release.store(true);
+  auto join = [&]() -> Task<int> { co_return co_await handle; };
+  EXPECT_EQ(rt.block_on(join()), 1);
+
+  const weft::TaskInfo* helper = nullptr;
+  for (const weft::TaskInfo& info : tasks)
+    if (info.id == helper_id.load()) helper = &info;
+  ASSERT_NE(helper, nullptr) << dump;
+  EXPECT_NE(helper->id, handle.id()) << "child 1 ran inline: not a helper";
+  EXPECT_EQ(helper->parent, handle.id()) << dump;
+  const std::string helper_line = "  task-" + std::to_string(helper_id.load()) + " #";
+  EXPECT_NE(dump.find(helper_line), std::string::npos) << dump;
+  EXPECT_LT(dump.find("gatherer #"), dump.find(helper_line)) << dump;
+}
+
 }  // namespace

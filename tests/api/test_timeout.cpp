@@ -214,4 +214,152 @@ TEST_F(Timeout, CancelAfterStopsATokenWhenTheTimePasses) {
   EXPECT_EQ(elapsed(start), std::chrono::nanoseconds(5s));
 }
 
+// CPython: test_waitfor.py::test_cancel_blocking_wait_for (Python issue #23219: the
+// awaited task is cancelled too), with the caller's request already pending as the wait
+// begins: API.md, "wait_for on a handle behaves the same [as co_await handle] when the
+// caller is cancelled". The request was delivered at the co_await of the wait_for Task
+// itself, before the wait began: the awaited task was left running, uncancelled.
+TEST_F(Timeout, APendingCancelAtWaitForOnAHandleCancelsTheTaskToo) {
+  auto describe = [](std::exception_ptr error) -> std::string {
+    try {
+      std::rethrow_exception(error);
+    } catch (const weft::TaskCancelled&) {
+      return "TaskCancelled;";
+    } catch (const weft::CancelledError& e) {
+      return std::string("CancelledError(") + e.what() + ");";
+    } catch (const weft::TimeoutError&) {
+      return "TimeoutError;";
+    } catch (...) {
+      return "other;";
+    }
+  };
+  auto body = [&]() -> Task<std::string> {
+    auto plain = weft::spawn(sleepy(1h, 1));
+    auto timed = weft::spawn(sleepy(1h, 2));
+    auto moved_on = weft::spawn(sleepy(1h, 3));
+    std::string out;
+    std::exception_ptr error;
+    weft::this_task::cancel("pending");
+    try {
+      co_await plain;  // the reference: co_await handle
+    } catch (...) {
+      error = std::current_exception();
+    }
+    out += describe(error);
+    weft::this_task::cancel("pending");
+    try {
+      co_await weft::wait_for(timed, 1min);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    out += describe(error);
+    weft::this_task::cancel("pending");
+    try {
+      co_await weft::move_on_after(1min, moved_on);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    out += describe(error);
+    for (auto* handle : {&plain, &timed, &moved_on})
+      out += handle->done() && handle->cancelled() ? " cancelled" : " running";
+    co_return out;
+  };
+  EXPECT_EQ(rt.block_on(body()),
+            "CancelledError(pending);CancelledError(pending);CancelledError(pending); cancelled cancelled cancelled");
+}
+
+// A Clock whose now() cancels one task the second time that task reads it: a stand-in,
+// at a deterministic instant, for another thread's cancel. wait_for(Task) and
+// move_on_after(d, Task) read the clock (deadline_passed) right before they spawn the
+// inner; a request registered there was delivered at the co_await of the internal wait
+// that follows the spawn, which threw at once and dropped the handle: the inner went on
+// running, detached and uncancelled, after the caller had ended.
+struct CancelInTheWindowClock final : weft::Clock {
+  std::atomic<weft::TaskId> target{0};
+  mutable std::atomic<int> calls{0};
+  time_point now() const override {
+    if (const weft::TaskId id = target.load(); id != 0) {
+      try {
+        if (weft::this_task::id() == id && calls.fetch_add(1) == 1) weft::this_task::cancel("in the window");
+      } catch (const weft::NotInRuntime&) {
+        // a worker reading the time between tasks
+      }
+    }
+    return time_point{};  // time never passes: only a cancel ends the inner
+  }
+};
+
+TEST(TimeoutWindow, ACancelRightBeforeTheInnerIsSpawnedCancelsAndAwaitsIt) {
+  CancelInTheWindowClock clock;
+  weft::Runtime rt{{.workers = 2, .clock = &clock}};
+  auto body = [&]() -> Task<std::string> {
+    std::string out;
+    for (int round = 0; round < 2; ++round) {
+      clock.calls = 0;
+      clock.target = weft::this_task::id();
+      try {
+        if (round == 0) {
+          co_await weft::wait_for(sleepy(1h, 1), 1min);
+        } else {
+          co_await weft::move_on_after(1min, sleepy(1h, 1));
+        }
+        out += "value;";
+      } catch (const weft::CancelledError& error) {
+        out += std::string(error.what()) + ";";
+      }
+      clock.target = 0;
+      out += std::to_string(rt.tasks().size()) + " live;";  // the caller alone
+    }
+    co_return out;
+  };
+  EXPECT_EQ(rt.block_on(body()), "in the window;1 live;in the window;1 live;");
+}
+
+// A cancel of the caller is forwarded to the inner, then withdrawn (uncancel) while the
+// caller still waits; the inner ends cancelled. No time passed: that is no timeout. As
+// for `co_await handle` (join_handle.hpp: "the request may have been withdrawn since:
+// then the wait just ends"), the awaited task's cancellation is what the caller sees,
+// TaskCancelled (asyncio 3.13: the awaited task's CancelledError, and the timeout, not
+// expired, lets it through). wait_for threw TimeoutError: it took any cancelled end of
+// the inner for the timeout's doing.
+TEST(TimeoutWithdrawn, AForwardedThenWithdrawnCancelIsNoTimeout) {
+  weft::ManualClock clock;  // never advanced: the deadline never passes
+  weft::Runtime rt{{.workers = 1, .clock = &clock}};  // nothing runs between cancel and uncancel
+  auto body = [&]() -> Task<std::string> {
+    auto caller_body = [](weft::JoinHandle<int>* awaited, bool timed) -> Task<std::string> {
+      try {
+        if (timed)
+          co_await weft::wait_for(*awaited, 1min);
+        else
+          co_await *awaited;
+        co_return "value";
+      } catch (const weft::TaskCancelled&) {
+        co_return "TaskCancelled";
+      } catch (const weft::CancelledError&) {
+        co_return "CancelledError";
+      } catch (const weft::TimeoutError&) {
+        co_return "TimeoutError";
+      }
+    };
+    std::string out;
+    for (bool timed : {false, true}) {
+      auto awaited = weft::spawn(sleepy(1h, 1));
+      auto caller = weft::spawn(caller_body(&awaited, timed));
+      for (;;) {  // until the caller waits for the awaited task
+        bool waiting = false;
+        for (const weft::TaskInfo& info : rt.tasks())
+          if (info.id == caller.id() && info.awaiting == "task " + std::to_string(awaited.id())) waiting = true;
+        if (waiting) break;
+        co_await weft::this_task::yield();
+      }
+      caller.cancel("outer");  // forwarded to the awaited task at once
+      caller.uncancel();       // and withdrawn from the caller
+      out += co_await caller;
+      out += awaited.cancelled() ? " (awaited cancelled);" : " (awaited not cancelled);";
+    }
+    co_return out;
+  };
+  EXPECT_EQ(rt.block_on(body()), "TaskCancelled (awaited cancelled);TaskCancelled (awaited cancelled);");
+}
+
 }  // namespace

@@ -31,6 +31,7 @@ TaskHeader& adopt_task(Task<T>&& task) {
     throw;
   }
   frame.promise().task_ = header;
+  frame.promise().clear_end();  // a spawned root (see PromiseBase::defer_entry_cancel)
   return *header;
 }
 

@@ -27,21 +27,36 @@ namespace weft {
 
 namespace detail {
 
+// Marks a Task to take a pending cancel request itself rather than have it delivered at
+// its co_await (see PromiseBase::defer_entry_cancel): the waits on a handle, so that a
+// caller whose cancellation is pending as the wait begins cancels the awaited task too,
+// waits for it and throws its own CancelledError, as `co_await handle` does (API.md).
+template <class T>
+Task<T> forwarding_entry(Task<T> task) noexcept {
+  TaskAccess::frame(task).promise().defer_entry_cancel();
+  return task;
+}
+
 // True if the inner finished by itself (its outcome is in the handle), false if it
 // ended by the timeout's cancellation.
 template <class T>
 Task<bool> wait_handle_until(JoinHandle<T>& handle, Clock::time_point deadline) {
   TaskHeader& self = *current_task();
+  bool timed_out = false;
   if (!self.state.cancel_requested_relaxed()) {
     TimedJoinResult outcome = co_await TimedJoin{handle.header(), deadline};
     if (outcome.completed && !outcome.own_cancel) co_return true;
+    timed_out = outcome.timed_out;
     if (!outcome.own_cancel) handle.cancel();  // the deadline passed
   }
   // Wait for the end. With our own cancellation pending this forwards it to the inner,
   // waits, and throws our CancelledError; otherwise it just waits for the timeout's
   // cancellation to take effect.
   co_await Completion<T>{handle};
-  co_return !handle.cancelled();
+  // No timeout unless the deadline passed: the inner may also have ended cancelled by a
+  // request of ours that was forwarded and then withdrawn (uncancel), as for
+  // `co_await handle` (then TaskCancelled), or by someone else's.
+  co_return !(timed_out && handle.cancelled());
 }
 
 template <class T>
@@ -74,18 +89,28 @@ inline bool deadline_passed(Clock::time_point deadline) {
 
 // (A co_await inside an if-condition loses the awaited Task under g++ 12: the value is
 // taken into a variable first. See docs/COMPILERS.md.)
+
+namespace detail {
+// wait_until on a handle; marked by wait_until, as is the wait inside it.
+template <class T>
+Task<T> wait_handle_until_or_throw(JoinHandle<T>& inner, Clock::time_point deadline) {
+  const bool finished = co_await forwarding_entry(wait_handle_until(inner, deadline));
+  if (!finished) throw TimeoutError();
+  co_return take_result(inner);
+}
+}  // namespace detail
+
 template <class T>
 Task<T> wait_until(JoinHandle<T>& inner, Clock::time_point deadline) {
-  const bool finished = co_await detail::wait_handle_until(inner, deadline);
-  if (!finished) throw TimeoutError();
-  co_return detail::take_result(inner);
+  return detail::forwarding_entry(detail::wait_handle_until_or_throw(inner, deadline));
 }
 
 template <class T>
 Task<T> wait_until(Task<T> inner, Clock::time_point deadline) {
   if (detail::deadline_passed(deadline)) throw TimeoutError();  // never started
   JoinHandle<T> handle = spawn(std::move(inner));
-  const bool finished = co_await detail::wait_handle_until(handle, deadline);
+  // A request that came since the co_await of wait_until cancels the child too.
+  const bool finished = co_await detail::forwarding_entry(detail::wait_handle_until(handle, deadline));
   if (!finished) throw TimeoutError();
   co_return detail::take_result(handle);
 }
@@ -104,7 +129,7 @@ namespace detail {
 
 template <class T>
 Task<MoveOnResult<T>> move_on_until(JoinHandle<T>& inner, Clock::time_point deadline) {
-  const bool finished = co_await wait_handle_until(inner, deadline);
+  const bool finished = co_await forwarding_entry(wait_handle_until(inner, deadline));
   if constexpr (std::is_void_v<T>) {
     if (finished) inner.result();  // rethrows a failure
     co_return finished;
@@ -120,7 +145,7 @@ Task<void> stop_when_due(std::stop_source source, Clock::time_point deadline);
 
 template <class Rep, class Period, class T>
 Task<detail::MoveOnResult<T>> move_on_after(std::chrono::duration<Rep, Period> timeout, JoinHandle<T>& inner) {
-  return detail::move_on_until(inner, detail::deadline_after(timeout));
+  return detail::forwarding_entry(detail::move_on_until(inner, detail::deadline_after(timeout)));
 }
 
 template <class Rep, class Period, class T>
@@ -128,7 +153,7 @@ Task<detail::MoveOnResult<T>> move_on_after(std::chrono::duration<Rep, Period> t
   const Clock::time_point deadline = detail::deadline_after(timeout);
   if (detail::deadline_passed(deadline)) co_return detail::MoveOnResult<T>{};  // never started
   JoinHandle<T> handle = spawn(std::move(inner));
-  co_return co_await detail::move_on_until(handle, deadline);
+  co_return co_await detail::forwarding_entry(detail::move_on_until(handle, deadline));
 }
 
 // Requests stop on `source` once `delay` has passed, from a small task on the current

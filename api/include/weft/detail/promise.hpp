@@ -238,6 +238,15 @@ class PromiseBase {
     return reinterpret_cast<ForkParent*>(on_end_ & ~kForkParentBit);
   }
 
+  // A Task not yet awaited may be marked to take a pending cancel request itself instead
+  // of having it delivered on the way in (TaskAwaiter): wait_for on a handle, which
+  // forwards the request to the awaited task and waits for it, as `co_await handle`
+  // does. Kept in on_end_ until the Task is awaited, spawned or bound to a fork-join
+  // (each overwrites it); 2 is no frame address and has no fork-parent bit.
+  void defer_entry_cancel() noexcept { on_end_ = kDeferEntryCancel; }
+  bool defers_entry_cancel() const noexcept { return on_end_ == kDeferEntryCancel; }
+  void clear_end() noexcept { on_end_ = 0; }
+
   // What escaped the body (also a CancelledError); null when it returned.
   std::exception_ptr failure_;
 
@@ -287,6 +296,7 @@ class PromiseBase {
 
  private:
   static constexpr std::uintptr_t kForkParentBit = 1;
+  static constexpr std::uintptr_t kDeferEntryCancel = 2;
   std::uintptr_t on_end_ = 0;  // see set_continuation
 
  protected:
@@ -359,7 +369,7 @@ class TaskAwaiter {
 
   bool await_ready() {
     if (!child_) throw InvalidStateError("weft: co_await of an empty Task");
-    throw_if_cancel_pending(task_);
+    if (!child_.promise().defers_entry_cancel()) throw_if_cancel_pending(task_);
     return false;
   }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept {

@@ -20,6 +20,7 @@ namespace weft::detail {
 struct TimedJoinResult {
   bool completed = false;   // the target finished (else the deadline passed first)
   bool own_cancel = false;  // our own cancellation arrived (and may have gone to the target)
+  bool timed_out = false;   // the deadline passed (the timer ended the wait)
 };
 
 class TimedJoinAwaiter {
@@ -89,6 +90,7 @@ class TimedJoinAwaiter {
       return result;
     }
     result.completed = !timed_out;
+    result.timed_out = timed_out;
     return result;
   }
 
