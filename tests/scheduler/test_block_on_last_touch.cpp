@@ -29,17 +29,9 @@
 
 #include <weft/weft.hpp>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WEFT_TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define WEFT_TEST_ASAN 1
-#endif
+#include "asan.hpp"
 
 #ifdef WEFT_TEST_ASAN
-extern "C" int __asan_address_is_poisoned(void const volatile* addr);
 
 namespace {
 constexpr int kWakesChecked = 40;

@@ -31,19 +31,10 @@
 
 #include <weft/weft.hpp>
 
+#include "asan.hpp"
 #include "runtime_helpers.hpp"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WEFT_TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define WEFT_TEST_ASAN 1
-#endif
-
 #ifdef WEFT_TEST_ASAN
-extern "C" int __asan_address_is_poisoned(void const volatile* addr);
 
 namespace {
 constexpr auto kHeldAtMost = std::chrono::milliseconds(300);
