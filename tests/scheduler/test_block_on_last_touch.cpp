@@ -30,6 +30,7 @@
 #include <weft/weft.hpp>
 
 #include "asan.hpp"
+#include "interpose.hpp"
 
 #ifdef WEFT_TEST_ASAN
 
@@ -59,14 +60,12 @@ extern "C" __attribute__((no_sanitize("address"))) long syscall(long number, ...
   long a[6];
   for (long& x : a) x = va_arg(ap, long);
   va_end(ap);
-  using Fn = long (*)(long, ...);
-  static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "syscall"));
   if (number == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAKE && g_armed.load() &&
       std::this_thread::get_id() != g_test_thread && g_wakes.fetch_add(1) < kWakesChecked) {
     hold_until_block_on_returned();
     if (__asan_address_is_poisoned(reinterpret_cast<void*>(a[0]))) ++g_wakes_on_freed;
   }
-  return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  return weft::test::real_syscall(number, a);
 }
 
 namespace {

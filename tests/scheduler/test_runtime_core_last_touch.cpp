@@ -32,6 +32,7 @@
 #include <weft/weft.hpp>
 
 #include "asan.hpp"
+#include "interpose.hpp"
 #include "runtime_helpers.hpp"
 
 #ifdef WEFT_TEST_ASAN
@@ -76,11 +77,9 @@ extern "C" __attribute__((no_sanitize("address"))) long syscall(long number, ...
   long a[6];
   for (long& x : a) x = va_arg(ap, long);
   va_end(ap);
-  using Fn = long (*)(long, ...);
-  static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "syscall"));
   const bool wait = number == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT;
   if (wait) ++g_futex_waits;
-  const long rc = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  const long rc = weft::test::real_syscall(number, a);
   if (wait) --g_futex_waits;
   return rc;
 }
