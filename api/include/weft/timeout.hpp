@@ -109,10 +109,9 @@ template <class T>
 Task<T> wait_until(Task<T> inner, Clock::time_point deadline) {
   if (detail::deadline_passed(deadline)) throw TimeoutError();  // never started
   JoinHandle<T> handle = spawn(std::move(inner));
-  // A request that came since the co_await of wait_until cancels the child too.
-  const bool finished = co_await detail::forwarding_entry(detail::wait_handle_until(handle, deadline));
-  if (!finished) throw TimeoutError();
-  co_return detail::take_result(handle);
+  // The wait on the handle, marked (forwarding_entry): a request that came since the
+  // co_await of wait_until cancels the child too.
+  co_return co_await wait_until(handle, deadline);
 }
 
 template <class T, class Rep, class Period>

@@ -8,6 +8,12 @@
 
 namespace weft::detail {
 
+// One step of waiting for a spin lock (SpinLock, SpinLockWord): spin, and after a while
+// yield the CPU, so that a holder preempted on a 2-core machine gets to run.
+inline void spin_wait_step(unsigned& spins) noexcept {
+  if (++spins > 64) std::this_thread::yield();
+}
+
 class SpinLock {
  public:
   void lock() noexcept {
@@ -16,9 +22,7 @@ class SpinLock {
       // sees the previous holder's writes.
       if (!locked_.exchange(true, std::memory_order_acquire)) return;
       // Relaxed: only a hint of when to retry the exchange above.
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (++spins > 64) std::this_thread::yield();
-      }
+      while (locked_.load(std::memory_order_relaxed)) spin_wait_step(spins);
     }
   }
   bool try_lock() noexcept {

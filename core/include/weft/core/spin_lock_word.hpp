@@ -9,12 +9,12 @@
 // clear, so while it is set every other writer's CAS fails, and the holder may store
 // new data (keeping bit 0 set) with plain relaxed stores. unlock() stores the data with
 // bit 0 clear, release; the next lock()'s acquire CAS reads that store. The data may be
-// read only under the lock. The spinning is SpinLock's (core/spin_lock.hpp):
-// test-and-test-and-set on a relaxed load, yielding after a while so that a holder
-// preempted on a 2-core machine gets to run.
+// read only under the lock. The waiting is SpinLock's (spin_wait_step,
+// core/spin_lock.hpp): test-and-test-and-set on a relaxed load.
 #include <atomic>
 #include <cstdint>
-#include <thread>
+
+#include <weft/core/spin_lock.hpp>
 
 namespace weft::detail {
 
@@ -23,7 +23,7 @@ class SpinLockWord {
   static constexpr std::uint32_t kDataMax = ~std::uint32_t{0} >> 1;
 
   void lock() noexcept {
-    for (unsigned spins = 0;; ++spins) {
+    for (unsigned spins = 0;; spin_wait_step(spins)) {
       // Relaxed: a hint of the current data and whether the lock is free; the CAS
       // below decides.
       std::uint32_t seen = word_.load(std::memory_order_relaxed);
@@ -32,7 +32,6 @@ class SpinLockWord {
       if ((seen & kLocked) == 0 &&
           word_.compare_exchange_weak(seen, seen | kLocked, std::memory_order_acquire, std::memory_order_relaxed))
         return;
-      if (spins > 64) std::this_thread::yield();
     }
   }
   // Release: publishes the critical section to the next locker (its acquire CAS).
