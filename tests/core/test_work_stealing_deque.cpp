@@ -1,12 +1,14 @@
 // WorkStealingDeque, single-threaded: every push/pop/steal is checked against a
 // trivially correct model (std::deque: owner pop = back, steal = front) over
-// millions of random operations with a fixed seed, starting from tiny capacities
-// so that the buffer grows many times with items wrapped around the ring; plus
+// millions of random operations with a fixed seed (pushes one at a time and in bursts,
+// push_many_reporting_empty), starting from tiny capacities so that the buffer grows
+// many times, also within a burst, with items wrapped around the ring; plus
 // LIFO/FIFO order, growth, and the approximate size.
 #include "weft/core/work_stealing_deque.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <random>
@@ -100,9 +102,19 @@ void run_model(std::uint32_t seed, std::size_t initial_capacity, std::size_t ops
     if (op % 4096 == 0) push_p = 0.2 + 0.65 * unit(rng);
     const double r = unit(rng);
     if (r < push_p && next < storage.size()) {
-      std::uint32_t* p = &storage[next++];
-      dq.push(p);
-      model.push_back(p);
+      if (op % 5 == 0) {
+        // A burst through push_many_reporting_empty: 1-40 items, one publication.
+        const std::size_t burst =
+            std::min<std::size_t>(std::uniform_int_distribution<std::size_t>(1, 40)(rng), storage.size() - next);
+        const bool was_empty = dq.push_many_reporting_empty(burst, [&](std::size_t i) { return &storage[next + i]; });
+        ASSERT_EQ(was_empty, model.empty()) << "push_many at op " << op;
+        for (std::size_t i = 0; i < burst; ++i) model.push_back(&storage[next + i]);
+        next += burst;
+      } else {
+        std::uint32_t* p = &storage[next++];
+        dq.push(p);
+        model.push_back(p);
+      }
     } else if (r < push_p + (1.0 - push_p) / 2) {
       std::uint32_t* got = dq.pop();
       std::uint32_t* want = nullptr;

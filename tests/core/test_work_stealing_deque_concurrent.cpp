@@ -1,6 +1,7 @@
-// WorkStealingDeque under concurrency: one owner pushing and popping a random mix
-// while three thieves steal; every item must be taken exactly once (none lost,
-// none duplicated), including while the buffer grows from capacity 2. Thieves
+// WorkStealingDeque under concurrency: one owner pushing (one at a time and in bursts
+// through push_many_reporting_empty) and popping a random mix while three thieves
+// steal; every item must be taken exactly once (none lost, none duplicated),
+// including while the buffer grows from capacity 2. Thieves
 // also read the item's payload, written by the owner before push() and never
 // synchronised otherwise, so ThreadSanitizer checks that push -> steal is a
 // happens-before edge. A second test makes the owner pop the last item while
@@ -9,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <cstddef>
@@ -86,10 +88,19 @@ void run_round(std::uint32_t seed) {
     while (next < kItems) {
       // A burst of pushes, then a burst of pops: bursts up to 300 make the
       // buffer grow (from 2) while thieves are stealing from it.
+      // Odd bursts go one push at a time, even ones in one push_many (one
+      // publication of bottom, possibly growing the buffer more than once).
       const std::uint32_t burst = std::uniform_int_distribution<std::uint32_t>(1, 300)(rng);
-      for (std::uint32_t i = 0; i < burst && next < kItems; ++i, ++next) {
-        items[next].id = next;
-        dq.push(&items[next]);
+      if (burst % 2 == 0) {
+        const std::uint32_t count = std::min(burst, kItems - next);
+        for (std::uint32_t i = 0; i < count; ++i) items[next + i].id = next + i;
+        dq.push_many_reporting_empty(count, [&](std::size_t i) { return &items[next + i]; });
+        next += count;
+      } else {
+        for (std::uint32_t i = 0; i < burst && next < kItems; ++i, ++next) {
+          items[next].id = next;
+          dq.push(&items[next]);
+        }
       }
       const std::uint32_t pops = std::uniform_int_distribution<std::uint32_t>(0, burst)(rng);
       for (std::uint32_t i = 0; i < pops; ++i) {

@@ -4,14 +4,15 @@
 //
 //   gather(a, b, c) -> std::tuple<A, B, C>       (void -> std::monostate)
 //   gather(std::vector<Task<T>>) -> std::vector<T>
+//   gather(std::array<Task<T>, N>) -> std::array<T, N>   (allocates nothing of its own)
 //   The first failure (an exception, or a child's cancellation) cancels the others;
 //   once all have finished it is rethrown (a cancelled child as TaskCancelled).
 //   gather(return_exceptions, ...) -> one Outcome<T> per child; cancels nothing.
 //   Cancelling the gathering task cancels every child (with or without the tag),
 //   waits for all of them, then throws CancelledError.
 //
-// gather(Task...) and gather(vector) are the fork-join primitive (detail/fork_join.hpp):
-// the children are queued on the calling worker's deque, where idle workers steal them,
+// gather(Task...), gather(array) and gather(vector) are the fork-join primitive
+// (detail/fork_join.hpp): the children are queued on the calling worker's deque, where idle workers steal them,
 // and those nobody stole run inline, one after the other, at about the cost of a
 // co_await each. A child runs in the gathering task (this_task:: names it) unless a
 // thief took it, which runs it as a helper task of its own. They return an awaitable
@@ -19,17 +20,17 @@
 // The return_exceptions forms spawn each child as a task (they collect every outcome
 // and cancel nothing, so they are not the fork-join path); every other child's failure
 // is marked retrieved, as asyncio does, so only the one rethrown is seen.
+#include <array>
 #include <cstddef>
 #include <exception>
+#include <iterator>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <array>
-#include <memory>
 
 #include <weft/detail/fork_join.hpp>
 #include <weft/detail/siblings.hpp>
@@ -126,18 +127,23 @@ void bind_child(ForkJoin::Child& child, const Task<T>& task) {
   child.promise = &frame.promise();
 }
 
-// gather(Task...): owns the children until the end of the co_await.
-template <class... Ts>
-class [[nodiscard]] GatherTuple {
+// gather of a number of children fixed at compile time: `Tasks` is std::tuple<Task<Ts>...>
+// (gather(Task...)) or std::array<Task<T>, N> (gather(std::array)), `Result` the tuple or
+// array of their values. Owns the children until the end of the co_await; the children's
+// records live in the awaiter, so nothing here allocates. A g++ 12 double destruction of
+// the co_await operand (docs/COMPILERS.md) is harmless: a destroyed Task forgets its frame.
+template <class Tasks, class Result>
+class [[nodiscard]] GatherFixed {
  public:
-  using result_type = std::tuple<ValueOrMonostate<Ts>...>;
+  using result_type = Result;
+  static constexpr std::size_t kCount = std::tuple_size_v<Tasks>;
 
-  explicit GatherTuple(Task<Ts>... tasks) : tasks_(std::move(tasks)...) {}
+  explicit GatherFixed(Tasks tasks) : tasks_(std::move(tasks)) {}
 
   class Awaiter {
    public:
-    Awaiter(std::tuple<Task<Ts>...>& tasks, TaskHeader& self)
-        : tasks_(tasks), self_(self), join_(children_.data(), sizeof...(Ts), self, /*cancel_siblings=*/true) {}
+    Awaiter(Tasks& tasks, TaskHeader& self)
+        : tasks_(tasks), self_(self), join_(children_.data(), kCount, self, /*cancel_siblings=*/true) {}
     Awaiter(const Awaiter&) = delete;
 
     bool await_ready() {
@@ -147,7 +153,7 @@ class [[nodiscard]] GatherTuple {
       }, tasks_);
       throw_if_cancel_pending(self_);
       // gather() of no Task: nothing to fork (ForkJoin::start needs a child 0).
-      return sizeof...(Ts) == 0;
+      return kCount == 0;
     }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept { return join_.start(parent); }
     result_type await_resume() {
@@ -156,9 +162,9 @@ class [[nodiscard]] GatherTuple {
     }
 
    private:
-    std::tuple<Task<Ts>...>& tasks_;
+    Tasks& tasks_;
     TaskHeader& self_;
-    std::array<ForkJoin::Child, sizeof...(Ts)> children_;
+    std::array<ForkJoin::Child, kCount> children_;
     ForkJoin join_;
   };
 
@@ -168,9 +174,15 @@ class [[nodiscard]] GatherTuple {
   operator Task<result_type>() && { return as_task(std::move(*this)); }
 
  private:
-  static Task<result_type> as_task(GatherTuple gather) { co_return co_await gather; }
-  std::tuple<Task<Ts>...> tasks_;
+  static Task<result_type> as_task(GatherFixed gather) { co_return co_await gather; }
+  Tasks tasks_;
 };
+
+template <class... Ts>
+using GatherTuple = GatherFixed<std::tuple<Task<Ts>...>, std::tuple<ValueOrMonostate<Ts>...>>;
+
+template <class T, std::size_t N>
+using GatherArray = GatherFixed<std::array<Task<T>, N>, std::array<ValueOrMonostate<T>, N>>;
 
 // gather(std::vector<Task<T>>). Fork-join code gathers a vector at every node of its
 // recursion (skynet: 111,111 of them), so nothing here allocates beyond the result
@@ -277,11 +289,27 @@ Task<std::vector<weft::Outcome<T>>> gather_vector_outcomes(std::vector<Task<T>> 
   co_return outcomes;
 }
 
+template <class T, std::size_t N>
+Task<std::array<weft::Outcome<T>, N>> gather_array_outcomes(std::array<Task<T>, N> tasks) {
+  std::vector<Task<T>> in_a_vector(std::make_move_iterator(tasks.begin()), std::make_move_iterator(tasks.end()));
+  std::vector<weft::Outcome<T>> outcomes = co_await gather_vector_outcomes(std::move(in_a_vector));
+  co_return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<weft::Outcome<T>, N>{std::move(outcomes[I])...};
+  }(std::make_index_sequence<N>{});
+}
+
 }  // namespace detail
 
 template <class... Ts>
 detail::GatherTuple<Ts...> gather(Task<Ts>... tasks) {
-  return detail::GatherTuple<Ts...>(std::move(tasks)...);
+  return detail::GatherTuple<Ts...>(std::tuple<Task<Ts>...>(std::move(tasks)...));
+}
+
+// A fixed number of children of one type, without the two vectors of gather(vector):
+// fork-join code that splits in a known number of parts (a 10-ary tree: bench/skynet).
+template <class T, std::size_t N>
+detail::GatherArray<T, N> gather(std::array<Task<T>, N> tasks) {
+  return detail::GatherArray<T, N>(std::move(tasks));
 }
 
 template <class... Ts>
@@ -297,6 +325,11 @@ detail::GatherVector<T> gather(std::vector<Task<T>> tasks) {
 template <class T>
 Task<std::vector<Outcome<T>>> gather(return_exceptions_t, std::vector<Task<T>> tasks) {
   return detail::gather_vector_outcomes(std::move(tasks));
+}
+
+template <class T, std::size_t N>
+Task<std::array<Outcome<T>, N>> gather(return_exceptions_t, std::array<Task<T>, N> tasks) {
+  return detail::gather_array_outcomes(std::move(tasks));
 }
 
 }  // namespace weft

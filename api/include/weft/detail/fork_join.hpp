@@ -104,7 +104,13 @@ class ForkJoin final : public ForkParent {
       child.promise->task_ = &owner_;
       child.promise->set_fork_parent(this);
     }
-    for (std::size_t i = count_; i-- > 1;) push_fork_job(children_[i]);
+    // Last first, so that child 1 is at the bottom: the inline chain pops them in order.
+    // (The last child's address in a local: the deque's slot stores could alias our
+    // fields for all the compiler knows.)
+    if (count_ > 1) {
+      Child* const last = children_ + (count_ - 1);
+      push_fork_jobs(count_ - 1, [last](std::size_t i) -> ForkJob& { return *(last - i); });
+    }
     next_ = 1;
     return children_[0].frame;
   }

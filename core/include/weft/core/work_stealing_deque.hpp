@@ -121,7 +121,17 @@ class WorkStealingDeque {
   // push(), telling whether the deque looked empty just before (as far as the owner
   // can see: a steal of the last item in flight may make it look non-empty).
   bool push_reporting_empty(T item) {
-    assert(item != nullptr && "nullptr means 'empty' and cannot be pushed");
+    return push_many_reporting_empty(1, [item](std::size_t) { return item; });
+  }
+
+  // Owner only. Adds item_at(0), ..., item_at(count - 1) at the bottom, in that order
+  // (the last one ends at the bottom: pop() returns it first), and publishes them with
+  // one store of bottom_, so a burst (a gather's children) pays one capacity check and
+  // one publication. A thief sees all of them or none. Tells, as push_reporting_empty,
+  // whether the deque looked empty before. May throw std::bad_alloc from growing,
+  // leaving the deque unchanged.
+  template <class ItemAt>
+  bool push_many_reporting_empty(std::size_t count, ItemAt item_at) {
     // Relaxed: only the owner writes bottom_, so it reads its own last store.
     const std::int64_t b = bottom_->load(std::memory_order_relaxed);
     // Acquire: pairs with the seq_cst (hence release) CAS on top_ in steal()/pop():
@@ -131,13 +141,21 @@ class WorkStealingDeque {
     Buffer* buf = buffer_->load(std::memory_order_relaxed);
     assert(b - t >= 0 && "owner invariant: bottom never falls below top between calls");
     assert(b - t <= buf->capacity && "owner invariant: never more items than capacity");
-    if (b - t > buf->capacity - 1) {
-      buf = grow(buf, t, b);
+    const auto n = static_cast<std::int64_t>(count);
+    while (b - t > buf->capacity - n) buf = grow(buf, t, b);
+    // The buffer's fields in locals: the slot stores below could alias them for all
+    // the compiler knows, which would reload both at every item.
+    std::atomic<T>* const slots = buf->slots.get();
+    const std::int64_t mask = buf->mask;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const T item = item_at(static_cast<std::size_t>(i));
+      assert(item != nullptr && "nullptr means 'empty' and cannot be pushed");
+      // Relaxed: published by the release store of bottom_ below (see Buffer::store).
+      slots[static_cast<std::size_t>((b + i) & mask)].store(item, std::memory_order_relaxed);
     }
-    buf->store(b, item);
     // Release: pairs with the acquire load of bottom_ in steal(): a thief that sees
-    // bottom > b sees the slot write above and everything written before push().
-    bottom_->store(b + 1, std::memory_order_release);
+    // bottom > b sees the slot writes above and everything written before the push.
+    bottom_->store(b + n, std::memory_order_release);
     return b == t;
   }
 

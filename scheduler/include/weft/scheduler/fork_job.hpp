@@ -21,8 +21,10 @@
 //     (this push makes work visible: the protocol of idle.hpp with its fence),
 //     otherwise only if a relaxed look at the idle counters shows a sleeper and no
 //     searcher. A stale look costs parallelism until the next push, never
-//     correctness: the owner drains its own deque.
+//     correctness: the owner drains its own deque. A gather's children go in as one
+//     burst (push_fork_jobs): one publication of the deque's bottom and one such look.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include <weft/core/work_stealing_deque.hpp>
@@ -56,7 +58,7 @@ struct ForkJob : Runnable {
 // it will never run. Defined by the api layer.
 void start_fork_job(ForkJob& job) noexcept;
 
-// The calling worker's deque and what push_fork_job needs to decide on a wake-up.
+// The calling worker's deque and what push_fork_jobs needs to decide on a wake-up.
 struct ForkQueue {
   WorkStealingDeque<Runnable*>* deque = nullptr;
   const std::atomic<std::uint32_t>* idle_state = nullptr;  // Idle's counters (idle.hpp)
@@ -79,19 +81,34 @@ inline bool idle_wake_may_be_needed(std::uint32_t idle_state, std::uint32_t work
   return (idle_state & kIdleSearchingMask) == 0 && (idle_state >> kIdleUnparkedShift) < workers;
 }
 
-// A push onto the calling worker's own deque, waking a parked worker under the rule in
-// the ground rules above (a fork job, or a task the worker spawned or woke: a burst
-// pays the fence once). On a worker only.
-inline void push_to_own_deque(Runnable& item) {
-  ForkQueue& queue = tls_fork_queue;
-  const bool was_empty = queue.deque->push_reporting_empty(&item);
+// After a push onto the calling worker's own deque: wakes a parked worker under the
+// rule in the ground rules above.
+inline void wake_after_own_push(ForkQueue& queue, bool was_empty) {
   // Relaxed: a hint (see the ground rules); the fenced path re-reads properly.
   if (was_empty || idle_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
     notify_after_push(*queue.runtime);
 }
 
-// On a worker only (a task's gather runs on one).
-inline void push_fork_job(ForkJob& job) { push_to_own_deque(job); }
+// A push onto the calling worker's own deque, waking a parked worker under the rule in
+// the ground rules above (a fork job, or a task the worker spawned or woke: a burst
+// pays the fence once). On a worker only.
+inline void push_to_own_deque(Runnable& item) {
+  ForkQueue& queue = tls_fork_queue;
+  wake_after_own_push(queue, queue.deque->push_reporting_empty(&item));
+}
+
+// Pushes job_at(0), ..., job_at(count - 1) (the last ends at the bottom) in one
+// publication, with one look at the idle workers: a gather's children. On a worker only.
+template <class JobAt>
+inline void push_fork_jobs(std::size_t count, JobAt job_at) {
+  // One job (a gather of two: fib) takes the single push, which the compiler folds
+  // into straight code; the loop's set-up costs it about 9 instructions.
+  if (count == 1) return push_to_own_deque(job_at(0));
+  ForkQueue& queue = tls_fork_queue;
+  const bool was_empty =
+      queue.deque->push_many_reporting_empty(count, [&](std::size_t i) -> Runnable* { return &job_at(i); });
+  wake_after_own_push(queue, was_empty);
+}
 
 // Takes `job` back if it is still at the bottom of the calling worker's deque. Anything
 // else found there (a task spawned meanwhile) goes back where it was.
