@@ -1,5 +1,6 @@
 // ForkJoin's cold paths: helpers for children other workers took, failures, the wait
 // for helpers, cancellation both ways, and the end. The protocol is in fork_join.hpp.
+#include <cassert>
 #include <new>
 #include <string>
 
@@ -19,7 +20,7 @@ struct ForkChildLink final : CompletionLink {
     // cancelled before its first run: a fork child's own end publishes no outcome.
     // Relaxed: written by the same thread (the completer) before it destroys us.
     const bool never_ran = never_queued || helper.outcome.load(std::memory_order_relaxed) == Outcome::Cancelled;
-    join.detached_ended(index, never_ran);
+    join.detached_ended(index, never_ran ? ForkJoin::DetachedEnd::NeverRan : ForkJoin::DetachedEnd::Ran);
   }
   ForkJoin& join;
   const std::size_t index;
@@ -27,22 +28,110 @@ struct ForkChildLink final : CompletionLink {
   bool never_queued = false;  // then the header is being destroyed: do not read it
 };
 
-ForkJoinSlow& ForkJoin::slow() noexcept {
-  // Acquire: pairs with the release of the CAS below, for the record's construction.
-  if (ForkJoinSlow* existing = slow_.load(std::memory_order_acquire)) return *existing;
-  auto* fresh = new ForkJoinSlow(count_);  // out of memory here terminates: noexcept
+// The gathering task's own: its inline chain cannot go on without the record, so out
+// of memory here terminates (noexcept). A thief uses make_slow and survives it.
+ForkJoinSlow& ForkJoin::slow() noexcept { return make_slow(); }
+
+// The record, made and installed if nobody has; std::bad_alloc if it cannot be made.
+ForkJoinSlow& ForkJoin::make_slow() {
+  // Acquire: pairs with the release of the CAS below (the record's construction), and
+  // with a failed start's CAS (its child's link and failure, read by adopt_failed_starts).
+  std::uintptr_t state = state_.load(std::memory_order_acquire);
+  if (is_record(state)) return *as_record(state);
+  auto fresh = std::make_unique<ForkJoinSlow>(count_);
   fresh->hook = &ForkJoin::forward_owner_cancel;
-  ForkJoinSlow* expected = nullptr;
-  // acq_rel: release publishes our record; acquire on failure sees the winner's.
-  if (slow_.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
-    return *fresh;
-  delete fresh;
-  return *expected;
+  for (;;) {
+    adopt_failed_starts(*fresh, state);
+    // acq_rel: release publishes our record; acquire (also on failure) sees the
+    // failed starts listed since, or the winner's record. Only from exactly the list we
+    // counted: a start that fails meanwhile is listed again, or sees our record.
+    if (state_.compare_exchange_weak(state, reinterpret_cast<std::uintptr_t>(fresh.get()), std::memory_order_acq_rel,
+                                     std::memory_order_acquire))
+      return *fresh.release();
+    if (is_record(state)) return *as_record(state);
+  }
+}
+
+// Before the record is published (nobody else sees it yet, so no lock): the failed
+// starts `state` lists are its first events, as detached_ended would have counted them.
+// The earliest listed (the list's last) decides. Called again for each retry of the CAS.
+void ForkJoin::adopt_failed_starts(ForkJoinSlow& slow, std::uintptr_t state) const noexcept {
+  slow.detached_ended = 0;
+  slow.decisive = -1;
+  slow.owner_marked = false;
+  slow.mark = InternalCancel{};
+  slow.cancelling.store(false, std::memory_order_relaxed);
+  if (state == 0) return;
+  const bool mark_pending = (state & kMarkPending) != 0;
+  const Child* earliest = nullptr;
+  for (const Child* child = failed_list(state); child != nullptr; child = child->next_failed) {
+    earliest = child;
+    // The marker's child: counted by the marker once its request is made.
+    if (mark_pending && child->next_failed == nullptr) continue;
+    ++slow.detached_ended;
+  }
+  if (!cancel_siblings_) return;  // as child_failed: nothing decides
+  slow.decisive = static_cast<long>(earliest - children_);
+  slow.cancelling.store(true, std::memory_order_relaxed);
+  // The marker made (or makes) the request fail_locked makes; no helper exists yet.
+  slow.owner_marked = true;
+  if (!mark_pending) slow.mark = orphan_mark_;
+}
+
+// A thief's start of `child` failed (out of memory: the current exception). The child
+// fails with it, its body never run; see "Out of memory on the slow path" above.
+void ForkJoin::start_failed(Child& child) noexcept {
+  const auto index = static_cast<std::size_t>(&child - children_);
+  // As if its body had thrown it. We own the child (taken from the deque); the owner
+  // reads this after the record's lock or the CAS below.
+  child.promise->failure_ = std::current_exception();
+  // Acquire: pairs with make_slow's CAS (the record's construction).
+  std::uintptr_t state = state_.load(std::memory_order_acquire);
+  while (!is_record(state)) {
+    const bool marker = state == 0 && cancel_siblings_;
+    child.next_failed = failed_list(state);  // `frame` is not read again
+    const std::uintptr_t listed =
+        reinterpret_cast<std::uintptr_t>(&child) | kFailedStarts | (marker ? kMarkPending : (state & kMarkPending));
+    // Release: publishes the failure and the link to the record's maker (its acquire).
+    // Acquire on failure: as the load above.
+    if (state_.compare_exchange_weak(state, listed, std::memory_order_release, std::memory_order_acquire)) {
+      // Counted by the record's maker: the gather may end at any moment, unless we are
+      // the marker (our child stays uncounted while kMarkPending is set).
+      if (marker) mark_after_failed_start(index);
+      return;
+    }
+  }
+  detached_ended(index, DetachedEnd::StartFailed);
+}
+
+// The marker: the request on the owner task that fail_locked would have made (the
+// owner lives: our child is not counted yet). Then hands it to the record's maker by
+// clearing kMarkPending, or to the record made meanwhile.
+void ForkJoin::mark_after_failed_start(std::size_t index) noexcept {
+  InternalCancel mark;
+  try {
+    mark = request_internal_cancel(owner_);
+  } catch (...) {
+  }
+  // Acquire: pairs with make_slow's CAS, if the record was installed meanwhile.
+  std::uintptr_t state = state_.load(std::memory_order_acquire);
+  while (!is_record(state)) {
+    orphan_mark_ = mark;
+    // Release: publishes orphan_mark_ to the maker that sees kMarkPending cleared.
+    if (state_.compare_exchange_weak(state, state & ~kMarkPending, std::memory_order_release, std::memory_order_acquire))
+      return;
+  }
+  // The maker set owner_marked and left our child and our request to us.
+  detached_ended(index, DetachedEnd::StartFailed, &mark);
 }
 
 void ForkJoin::release_slow() noexcept {
-  ForkJoinSlow* slow = slow_.exchange(nullptr, std::memory_order_relaxed);  // Relaxed: the owner, at the end
-  if (slow == nullptr) return;
+  // Relaxed: the owner, at the end. A list of failed starts never lasts until then: the
+  // owner made the record before it waited for them.
+  const std::uintptr_t state = state_.exchange(0, std::memory_order_relaxed);
+  if (state == 0) return;
+  assert(is_record(state));
+  ForkJoinSlow* slow = as_record(state);
   for (TaskHeader*& helper : slow->helpers)
     if (helper != nullptr) release_task(*std::exchange(helper, nullptr));
   delete slow;
@@ -59,14 +148,28 @@ void start_fork_job(ForkJob& job) noexcept {
   Child& child = static_cast<Child&>(job);
   ForkJoin& join = static_cast<ForkJoin&>(*child.promise->fork_parent());
   const std::size_t index = static_cast<std::size_t>(&child - join.children_);
-  ForkJoinSlow& slow = join.slow();
-  TaskHeader* helper = create_task(child.frame);  // out of memory terminates: noexcept
-  helper->kind = Runnable::Kind::BorrowedTask;
+  // Every allocation first, publishing nothing: out of memory then only discards the
+  // header (see "Out of memory on the slow path" in fork_join.hpp).
+  ForkJoinSlow* record;
+  TaskHeader* helper = nullptr;
+  ForkChildLink* raw_link;
+  try {
+    record = &join.make_slow();
+    helper = create_task(child.frame);
+    helper->kind = Runnable::Kind::BorrowedTask;  // discarding it leaves the gather's frame alone
+    TaskExtras& extras = helper->extras();
+    // Last: once the link exists its destructor counts an end.
+    auto link = std::make_unique<ForkChildLink>(join, index, *helper);
+    raw_link = link.get();
+    extras.completion_link = std::move(link);
+  } catch (...) {  // std::bad_alloc: nothing else above throws
+    if (helper != nullptr) discard_task(*helper);  // never queued, never shared, no link
+    join.start_failed(child);
+    return;
+  }
+  ForkJoinSlow& slow = *record;
   helper->parent = join.owner_.id;  // listed under the gathering task (tasks(), dump())
   child.promise->task_ = helper;
-  auto link = std::make_unique<ForkChildLink>(join, index, *helper);
-  ForkChildLink& raw_link = *link;
-  helper->extras().completion_link = std::move(link);  // out of memory terminates: noexcept
   bool cancel_now;
   {
     std::lock_guard guard(slow.lock);
@@ -87,7 +190,7 @@ void start_fork_job(ForkJob& job) noexcept {
       std::lock_guard guard(slow.lock);
       slow.helpers[index] = nullptr;
     }
-    raw_link.never_queued = true;
+    raw_link->never_queued = true;
     release_task(*helper);  // the execution reference
     release_task(*helper);  // the gather's
   }
@@ -211,16 +314,22 @@ bool ForkJoin::forward_owner_cancel(WaitForward& forward, TaskHeader& task, std:
   return all_ended;
 }
 
-void ForkJoin::detached_ended(std::size_t index, bool never_ran) noexcept {
-  ForkJoinSlow& slow = *slow_.load(std::memory_order_acquire);  // made by start_fork_job
+// `marker_request`: a failed start's request on the owner, made before the record was
+// (the record's maker set owner_marked for it).
+void ForkJoin::detached_ended(std::size_t index, DetachedEnd how, const InternalCancel* marker_request) noexcept {
+  // Acquire: pairs with make_slow's CAS. Made by start_fork_job (or seen by start_failed).
+  ForkJoinSlow& slow = *as_record(state_.load(std::memory_order_acquire));
   TaskHeader* to_wake = nullptr;
   std::uint64_t generation = 0;
   std::vector<TaskHeader*> to_cancel;
   {
     std::lock_guard guard(slow.lock);
-    if (never_ran) {
+    if (marker_request != nullptr) slow.mark = *marker_request;
+    if (how == DetachedEnd::NeverRan) {
       slow.never_ran[index] = 1;
       fail_locked(slow, index, to_cancel, /*on_inline_chain=*/false);
+    } else if (how == DetachedEnd::StartFailed && cancel_siblings_) {
+      fail_locked(slow, index, to_cancel, /*on_inline_chain=*/false);  // as child_failed for a helper
     }
     ++slow.detached_ended;
     if (slow.owner_waiting && slow.detached_ended == slow.detached_expected) {
@@ -243,7 +352,7 @@ void ForkJoin::detached_ended(std::size_t index, bool never_ran) noexcept {
 // is made pending again (counted once, as it was), so that the owner still sees it at
 // its next suspension point. Runs on the owner, after everyone else is done with us.
 void ForkJoin::withdraw_mark() {
-  ForkJoinSlow& slow = *slow_.load(std::memory_order_relaxed);
+  ForkJoinSlow& slow = *as_record(state_.load(std::memory_order_relaxed));
   // Relaxed: our own task's word; only cancellers set the bit, only we clear it.
   const bool pending = owner_.state.cancel_requested_relaxed();
   if (slow.mark.registered && !pending && (slow.mark.was_pending || task_cancelling(owner_) > slow.mark.count_after)) {
@@ -254,7 +363,9 @@ void ForkJoin::withdraw_mark() {
 }
 
 void ForkJoin::finish_slow() {
-  ForkJoinSlow& slow = *slow_.load(std::memory_order_acquire);
+  const std::uintptr_t state = state_.load(std::memory_order_acquire);
+  assert(is_record(state));  // made by wait_for_detached at the latest
+  ForkJoinSlow& slow = *as_record(state);
   {
     // Whoever woke us may still be inside its last critical section.
     std::lock_guard guard(slow.lock);

@@ -36,6 +36,38 @@
 // The gathering coroutine, resumed, takes and drops the mutex once before reading
 // anything: whoever woke it may still be inside its last critical section.
 //
+// Out of memory on the slow path. start_fork_job is noexcept (a worker's loop calls
+// it) and allocates: the record, the helper's header, its extras and its completion
+// link. If any of these fails, the child fails with that std::bad_alloc without running
+// its body, as if its body had thrown it (its promise's failure_): it decides the
+// gather like any failing child (the others are cancelled, the gather rethrows it).
+// Everything is allocated before anything is published, so a failure has nothing to
+// undo but the header (discarded unqueued, with no link that would count an end).
+// With a record the failure is counted as an ended helper (detached_ended,
+// StartFailed). Without one (its own allocation failed) there is nowhere to count it,
+// and the failure must still reach the inline chain, which may be blocked in a child
+// that waits for this one; waiting for memory, or handing the job back to the owner
+// (whose chain may not take anything until its running child ends) could hang. So the
+// record's job is deferred to whoever makes it: `state_` holds, instead of a record, a
+// list of the children whose start failed (linked through their Child, which the
+// thief owns and whose `frame` nobody reads again), tagged kFailedStarts. Whoever
+// makes the record (make_slow: a later thief, or the gathering task at its next child,
+// failure or wait, all of which need the record anyway) counts the listed children
+// into it before installing it, by a CAS from exactly the list it counted. The owner
+// cannot end before that: the gather waits for every child it did not run, and a
+// listed child is counted only once it is in the record. The gathering task itself
+// cannot make the record until the inline chain reaches a child boundary, so the
+// first child listed (the push onto 0, the "marker") makes the request on the owner
+// task that fail_locked would have made (inline_active holds: it is cleared only with
+// a record). The request is made after the push (which decides who the marker is) but
+// the marker's child is not counted until it is done: the push sets kMarkPending, and
+// the record's maker, seeing it, sets owner_marked and leaves the marker's child to the
+// marker. The marker then either clears kMarkPending by CAS, with the request's outcome
+// in orphan_mark_ (read by the maker after its acquire of the cleared word), or, if a
+// record was installed meanwhile, reports it and its child through the record.
+// A record that cannot be made on the gathering task's own thread still terminates
+// (slow(): its inline chain cannot go on without one).
+//
 // What the gathering coroutine sees at the end (finish()): the decisive failure if it
 // is not a cancellation; else the gathering task's own undelivered cancel request; else
 // a cancelled child as CancelledError when the gathering task is being cancelled
@@ -43,6 +75,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <type_traits>
@@ -81,7 +114,10 @@ class ForkJoin final : public ForkParent {
   // is found through the promise (fork_parent_), the index by a search (cold paths).
   struct Child final : ForkJob {
     PromiseBase* promise = nullptr;
-    std::coroutine_handle<> frame;
+    union {
+      std::coroutine_handle<> frame{};
+      Child* next_failed;  // once its start failed: the next in state_'s list (see above)
+    };
   };
   static_assert(std::is_trivially_destructible_v<Child>);
 
@@ -93,7 +129,7 @@ class ForkJoin final : public ForkParent {
   ForkJoin& operator=(const ForkJoin&) = delete;
   ~ForkJoin() {
     // Relaxed: the gathering coroutine, after finish() synchronised with everyone.
-    if (slow_.load(std::memory_order_relaxed) != nullptr) release_slow();
+    if (state_.load(std::memory_order_relaxed) != 0) release_slow();
   }
 
   // await_suspend: binds the children, queues 1..n-1 and runs child 0.
@@ -124,11 +160,9 @@ class ForkJoin final : public ForkParent {
 
   // await_resume, before the values are read: throws what the gather ends with.
   void finish() {
-    if (slow_.load(std::memory_order_acquire) != nullptr) finish_slow();
+    // Acquire: pairs with the CAS that installed the record (make_slow).
+    if (state_.load(std::memory_order_acquire) != 0) finish_slow();
   }
-
-  // The child whose failure the gather rethrows, or -1 (only meaningful in finish()).
-  const ForkJoinSlow* slow_state() const noexcept { return slow_.load(std::memory_order_relaxed); }
 
  private:
   std::coroutine_handle<> next_inline() noexcept {
@@ -136,8 +170,10 @@ class ForkJoin final : public ForkParent {
       Child& child = children_[next_];
       if (!pop_fork_job(child)) return wait_for_detached();
       const std::size_t index = next_++;
-      ForkJoinSlow* slow = slow_.load(std::memory_order_acquire);
-      if (slow != nullptr && slow->cancelling.load(std::memory_order_relaxed)) {
+      // Acquire: pairs with the CAS that installed the record, or listed a failed start.
+      // A listed failed start cancels the rest like a record's `cancelling`.
+      const std::uintptr_t state = state_.load(std::memory_order_acquire);
+      if (state != 0 && (!is_record(state) || as_record(state)->cancelling.load(std::memory_order_relaxed))) {
         skip_unstarted(index);
         continue;
       }
@@ -159,7 +195,15 @@ class ForkJoin final : public ForkParent {
   static constexpr std::size_t kNoChild = ~std::size_t{0};
   static void collect_helpers_locked(ForkJoinSlow& slow, std::size_t except, std::vector<TaskHeader*>& to_cancel) noexcept;
   static void cancel_outside_lock(std::vector<TaskHeader*>& to_cancel) noexcept;
-  void detached_ended(std::size_t index, bool never_ran) noexcept;
+  // How a helper's child ended, for detached_ended: its body ran (its failure, if any,
+  // was reported by child_ended), it never ran (cancelled before its first run, or never
+  // queued), or its start failed (out of memory in start_fork_job: failure_ is set).
+  enum class DetachedEnd { Ran, NeverRan, StartFailed };
+  void detached_ended(std::size_t index, DetachedEnd how, const InternalCancel* marker_request = nullptr) noexcept;
+  void start_failed(Child& child) noexcept;
+  void mark_after_failed_start(std::size_t index) noexcept;
+  void adopt_failed_starts(ForkJoinSlow& slow, std::uintptr_t state) const noexcept;
+  ForkJoinSlow& make_slow();
   ForkJoinSlow& slow() noexcept;
   void finish_slow();
   void withdraw_mark();
@@ -173,7 +217,26 @@ class ForkJoin final : public ForkParent {
   const bool cancel_siblings_;
   std::coroutine_handle<> parent_;
   std::size_t next_ = 1;  // [inline chain] the next child to take back from the deque
-  std::atomic<ForkJoinSlow*> slow_{nullptr};
+
+  // state_: 0, the record (a ForkJoinSlow*), or the children whose start failed before
+  // any record existed: a Child* (linked by next_failed) | kFailedStarts, plus
+  // kMarkPending while the first of them still makes its request on the owner task.
+  // Once a record is installed it stays until the end (release_slow).
+  static constexpr std::uintptr_t kFailedStarts = 1;
+  static constexpr std::uintptr_t kMarkPending = 2;
+  static constexpr std::uintptr_t kTagMask = kFailedStarts | kMarkPending;
+  static_assert(alignof(Child) > kTagMask && alignof(ForkJoinSlow) > kTagMask);
+  static bool is_record(std::uintptr_t state) noexcept { return state != 0 && (state & kFailedStarts) == 0; }
+  static ForkJoinSlow* as_record(std::uintptr_t state) noexcept { return reinterpret_cast<ForkJoinSlow*>(state); }
+  static Child* failed_list(std::uintptr_t state) noexcept { return reinterpret_cast<Child*>(state & ~kTagMask); }
+  std::atomic<std::uintptr_t> state_{0};
+  // What the marker's request on the owner task met, while no record exists: written
+  // by the marker before its release CAS that clears kMarkPending, read by the record's
+  // maker only after an acquire of a word without it. Left uninitialised (a variant
+  // member): the fast path pays nothing for it.
+  union {
+    InternalCancel orphan_mark_;
+  };
 };
 
 }  // namespace weft::detail

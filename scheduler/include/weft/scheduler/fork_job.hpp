@@ -55,7 +55,8 @@ struct ForkJob : Runnable {
 
 // Called by a worker that took the job from a deque (not the gatherer's inline pop):
 // makes it a task of its own and queues it, or, if the runtime is closed, reports that
-// it will never run. Defined by the api layer.
+// it will never run, or, out of memory, fails the child with std::bad_alloc without
+// running it. Never throws. Defined by the api layer.
 void start_fork_job(ForkJob& job) noexcept;
 
 // The calling worker's deque and what push_fork_jobs needs to decide on a wake-up.
