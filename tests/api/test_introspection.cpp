@@ -1,5 +1,6 @@
 // Checks introspection: Runtime::tasks() lists live tasks with their names, states,
-// parents, spawn site and what they await ("task <id>", "sleep 1h"), completed tasks
+// parents, spawn site (also of the tasks that shield, wait_for, move_on_after and
+// cancel_after spawn for their caller) and what they await ("task <id>", "sleep 1h"), completed tasks
 // leave the list, Runtime::cancel(id) reaches a task found there (also from a stop
 // callback that the cancel of another task runs), and dump() prints the task tree with
 // each child indented under its parent.
@@ -66,6 +67,46 @@ TEST(Introspection, TheSpawnSiteIsTheCallersLine) {
   }
   const std::string outside_site = rt.block_on([&]() -> Task<std::string> { co_return co_await from_outside; }());
   EXPECT_TRUE(outside_site.ends_with("test_introspection.cpp:" + std::to_string(outside))) << outside_site;
+}
+
+// The tasks that shield(Task), wait_for(Task), wait_until(Task), move_on_after(Task) and
+// cancel_after spawn on the caller's behalf are listed at the caller's line, not at a
+// line of weft's headers.
+TEST(Introspection, TasksSpawnedOnTheCallersBehalfNameTheCallersLine) {
+  weft::ManualClock clock;  // never advanced: no timeout fires
+  weft::Runtime rt({.workers = 1, .clock = &clock});
+  auto own_site = [&]() -> Task<std::string> {
+    const std::vector<weft::TaskInfo> tasks = rt.tasks();
+    std::string site = "(not listed)";
+    for (const weft::TaskInfo& info : tasks)
+      if (info.id == weft::this_task::id()) site = std::string(info.spawned_file) + ":" + std::to_string(info.spawned_line);
+    co_return site;
+  };
+  auto parent = [&]() -> Task<std::vector<std::string>> {
+    std::vector<std::string> sites;
+    const unsigned first = __LINE__ + 1;
+    sites.push_back(co_await weft::shield(own_site()));
+    sites.push_back(co_await weft::wait_for(own_site(), 1h));
+    sites.push_back(co_await weft::wait_until(own_site(), clock.now() + 1h));
+    sites.push_back((co_await weft::move_on_after(1h, own_site())).value_or("timed out"));
+    std::stop_source source;
+    auto stopper = weft::cancel_after(source, 1h);
+    const std::vector<weft::TaskInfo> tasks = rt.tasks();
+    for (const weft::TaskInfo& info : tasks)
+      if (info.id == stopper.id()) sites.push_back(std::string(info.spawned_file) + ":" + std::to_string(info.spawned_line));
+    source.request_stop();  // ends the stopper at once
+    co_await stopper;
+    sites.push_back(std::to_string(first));
+    co_return sites;
+  };
+  const std::vector<std::string> sites = rt.block_on(parent());
+  ASSERT_EQ(sites.size(), 6u);
+  const unsigned first = static_cast<unsigned>(std::stoul(sites[5]));
+  const unsigned lines[] = {first, first + 1, first + 2, first + 3, first + 5};
+  for (unsigned i = 0; i < 5; ++i) {
+    EXPECT_NE(sites[i].find("test_introspection.cpp:"), std::string::npos) << sites[i];
+    EXPECT_TRUE(sites[i].ends_with(":" + std::to_string(lines[i]))) << sites[i];
+  }
 }
 
 TEST(Introspection, TasksShowsNamesStatesParentsAndWhatTheyAwait) {

@@ -40,13 +40,14 @@ ShieldedHandle<T> shield(JoinHandle<T>& handle) {
 
 // Inside a task only (it spawns on the current runtime). Two overloads rather than a
 // defaulted SpawnOptions: see weft::spawn.
+// The task is listed (Runtime::tasks(), dump()) as spawned at the caller's line.
 template <class T>
-ShieldedTask<T> shield(Task<T> task, SpawnOptions options) {
-  return ShieldedTask<T>(spawn(std::move(task), std::move(options)));
+ShieldedTask<T> shield(Task<T> task, SpawnOptions options, detail::SpawnSite site = detail::SpawnSite::here()) {
+  return ShieldedTask<T>(spawn(std::move(task), std::move(options), site));
 }
 template <class T>
-ShieldedTask<T> shield(Task<T> task) {
-  return ShieldedTask<T>(spawn(std::move(task)));
+ShieldedTask<T> shield(Task<T> task, detail::SpawnSite site = detail::SpawnSite::here()) {
+  return ShieldedTask<T>(spawn(std::move(task), site));
 }
 
 }  // namespace weft

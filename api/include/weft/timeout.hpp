@@ -105,10 +105,11 @@ Task<T> wait_until(JoinHandle<T>& inner, Clock::time_point deadline) {
   return detail::forwarding_entry(detail::wait_handle_until_or_throw(inner, deadline));
 }
 
+// The inner task is spawned (listed by Runtime::tasks() and dump() at the caller's line).
 template <class T>
-Task<T> wait_until(Task<T> inner, Clock::time_point deadline) {
+Task<T> wait_until(Task<T> inner, Clock::time_point deadline, detail::SpawnSite site = detail::SpawnSite::here()) {
   if (detail::deadline_passed(deadline)) throw TimeoutError();  // never started
-  JoinHandle<T> handle = spawn(std::move(inner));
+  JoinHandle<T> handle = spawn(std::move(inner), site);
   // The wait on the handle, marked (forwarding_entry): a request that came since the
   // co_await of wait_until cancels the child too.
   co_return co_await wait_until(handle, deadline);
@@ -120,8 +121,9 @@ Task<T> wait_for(JoinHandle<T>& inner, std::chrono::duration<Rep, Period> timeou
 }
 
 template <class T, class Rep, class Period>
-Task<T> wait_for(Task<T> inner, std::chrono::duration<Rep, Period> timeout) {
-  return wait_until(std::move(inner), detail::deadline_after(timeout));
+Task<T> wait_for(Task<T> inner, std::chrono::duration<Rep, Period> timeout,
+                 detail::SpawnSite site = detail::SpawnSite::here()) {
+  return wait_until(std::move(inner), detail::deadline_after(timeout), site);
 }
 
 namespace detail {
@@ -148,10 +150,11 @@ Task<detail::MoveOnResult<T>> move_on_after(std::chrono::duration<Rep, Period> t
 }
 
 template <class Rep, class Period, class T>
-Task<detail::MoveOnResult<T>> move_on_after(std::chrono::duration<Rep, Period> timeout, Task<T> inner) {
+Task<detail::MoveOnResult<T>> move_on_after(std::chrono::duration<Rep, Period> timeout, Task<T> inner,
+                                            detail::SpawnSite site = detail::SpawnSite::here()) {
   const Clock::time_point deadline = detail::deadline_after(timeout);
   if (detail::deadline_passed(deadline)) co_return detail::MoveOnResult<T>{};  // never started
-  JoinHandle<T> handle = spawn(std::move(inner));
+  JoinHandle<T> handle = spawn(std::move(inner), site);
   co_return co_await detail::forwarding_entry(detail::move_on_until(handle, deadline));
 }
 
@@ -159,9 +162,10 @@ Task<detail::MoveOnResult<T>> move_on_after(std::chrono::duration<Rep, Period> t
 // runtime; a stop requested earlier by anyone ends that task at once. Inside a task
 // only (NotInRuntime elsewhere). The handle may be dropped: the task runs detached.
 template <class Rep, class Period>
-JoinHandle<void> cancel_after(std::stop_source source, std::chrono::duration<Rep, Period> delay) {
+JoinHandle<void> cancel_after(std::stop_source source, std::chrono::duration<Rep, Period> delay,
+                              detail::SpawnSite site = detail::SpawnSite::here()) {
   return spawn(detail::stop_when_due(std::move(source), detail::deadline_after(delay)),
-               {.name = "cancel_after", .stop = {}});
+               {.name = "cancel_after", .stop = {}}, site);
 }
 
 }  // namespace weft
