@@ -119,10 +119,15 @@ class Idle {
   // A parked worker to hand the timer-driver role to, if any. It stays on the sleeper
   // list and counted parked: unparked, it finds itself not notified, parks again and
   // takes the role (Worker::sleep_parked). The oldest sleeper: notifies take the newest.
-  std::optional<unsigned> any_sleeper() {
+  std::optional<unsigned> any_sleeper() { return any_sleeper_except(-1); }
+
+  // As any_sleeper, passing over `excluded` (a worker index, or -1): the oldest sleeper
+  // that is not the timer driver, to hand the deputy's role to (RuntimeCore::hand_on_deputy).
+  std::optional<unsigned> any_sleeper_except(int excluded) {
     std::lock_guard guard(lock_);
-    if (sleepers_.empty()) return std::nullopt;
-    return sleepers_.front();
+    for (unsigned sleeper : sleepers_)
+      if (static_cast<int>(sleeper) != excluded) return sleeper;
+    return std::nullopt;
   }
 
   // Every worker is parked (Relaxed: a hint for auto-advance, re-checked by its caller).

@@ -98,6 +98,18 @@ void RuntimeCore::wake_a_sleeper_to_drive() noexcept {
   if (auto sleeper = idle.any_sleeper()) worker(*sleeper).parker_.unpark();
 }
 
+void RuntimeCore::hand_on_deputy() noexcept {
+  if (!timers.pending()) return;
+  // The driver needs no wake-up: it sleeps with a timeout already (with two workers it
+  // is normally the only other sleeper: nothing is woken). The role is read outside the
+  // idle lock and may be stale: a driver that has left since is off the list anyway; a
+  // worker that has taken the role since may be woken for nothing (it re-arms). The
+  // idle lock orders this against a worker that parks now, as in
+  // wake_a_sleeper_to_drive: either we see it on the list, or, our disarm being
+  // earlier, its arm_deputy finds the deputy's place free.
+  if (auto sleeper = idle.any_sleeper_except(timers.role_holder())) worker(*sleeper).parker_.unpark();
+}
+
 void RuntimeCore::schedule(TaskHeader& task, bool fresh) {
   Worker* self = current_worker();
   if (self != nullptr && &self->runtime_ == this) {

@@ -71,6 +71,9 @@ class RuntimeCore final : public ClockListener {
   void ensure_timer_driver() noexcept;
   // Unparks one sleeper, which, not notified, parks again and takes the free role.
   void wake_a_sleeper_to_drive() noexcept;
+  // A deputy was notified (and has disarmed): if timers are pending, unparks the oldest
+  // sleeper other than the driver, which parks again as the deputy (or the driver).
+  void hand_on_deputy() noexcept;
   // With a ManualClock in auto-advance mode: may the idle runtime jump the clock?
   bool auto_advancing() const noexcept { return manual_clock != nullptr && manual_clock->auto_advance(); }
 
@@ -128,8 +131,9 @@ class Worker {
   Runnable* steal();
   void run_task(TaskHeader& task);
   void park();
-  // Parked: sleep until notified, a timer deadline (as the driver), or a clock change.
-  void sleep_parked();
+  // Parked: sleep until notified, a timer deadline (as the driver or the deputy), or a
+  // clock change. True if it slept as the deputy (timer_driver.hpp).
+  bool sleep_parked();
 
   TaskHeader* lifo_ = nullptr;
   unsigned lifo_runs_ = 0;

@@ -50,6 +50,23 @@
 //     (arm_driver) for a deadline more than a grace before the deputy's wake-up, it
 //     unparks the deputy, which re-arms too. The deputy's fields are guarded by the
 //     mutex, so arming and re-arming are ordered with the inserts and each other.
+//   * A notify can take the deputy as well, and with three workers or more the driver
+//     may be gone already. A sleeper woken to take the role (an insert that finds no
+//     role holder wakes the oldest) races with the workers that park at that moment
+//     (the inserter among them); if two of them take the driver's and the deputy's
+//     places first, it sleeps without a timeout, older than both, and notifies take
+//     the newest sleepers: two of them take the driver and the deputy and leave it
+//     parked with the timer pending. Hence a deputy that leaves park because it was
+//     notified, while timers are pending, hands its role on (hand_on_deputy): it
+//     unparks the oldest sleeper other than the driver, which, not notified, parks
+//     again as the deputy (or as the driver, if that has left too). That futex wake
+//     is on the path of a notified deputy only, never of a notified driver; with two
+//     workers the other sleeper, if any, is normally the driver: nothing is woken. The
+//     deputy has disarmed before it looks, so the idle lock orders the hand-off
+//     against a worker that parks at that moment, as above: either the hand-off sees
+//     it on the sleeper list, or its arm_deputy finds the place free. (Before this,
+//     the timer then waited for one of the computations to end:
+//     tests/scheduler/test_timer_driver_many_workers_concurrent.cpp.)
 //   * A deputy that wakes to find a timer due fires it, as any parked worker would; it
 //     may have beaten a driver that was about to. The deputy is an idle worker, so this
 //     costs no computation a wake-up.
@@ -116,6 +133,11 @@ class TimerDriver {
   // until which it parks (the earliest deadline plus the grace).
   std::optional<Clock::time_point> arm_deputy(unsigned worker);
   void disarm_deputy(unsigned worker);
+  // The deputy's worker, -1 if none (for tests).
+  int deputy_holder() {
+    std::lock_guard guard(mutex_);
+    return deputy_;
+  }
 
   // The driver role: the worker that parks until the earliest deadline.
   bool try_take_role(unsigned worker) noexcept {

@@ -148,24 +148,28 @@ void Worker::park() {
       runtime_.ensure_timer_driver();
       return;
     }
-    sleep_parked();
+    const bool was_deputy = sleep_parked();
     if (runtime_.idle.was_notified(index_)) {
       searching_ = true;  // the notifier counted us as searching
+      // A deputy taken for new work hands its role on to another sleeper, if timers are
+      // pending: else, if the driver is taken too, nobody parked has a timeout
+      // (timer_driver.hpp). It has disarmed already (in sleep_parked).
+      if (was_deputy) runtime_.hand_on_deputy();
       return;
     }
   }
 }
 
-void Worker::sleep_parked() {
+bool Worker::sleep_parked() {
   TimerDriver& timers = runtime_.timers;
   if (!timers.pending()) {
     // Auto-advance: no timer of ours, but another runtime on the clock may have been
     // refused a jump while we were busy; now that we are idle, time may move for it.
     if (runtime_.auto_advancing() && runtime_.idle.all_parked() && !runtime_.any_work_visible() &&
         runtime_.manual_clock->try_auto_advance())
-      return;
+      return false;
     parker_.park();
-    return;
+    return false;
   }
   if (!timers.try_take_role(index_)) {
     // The driver is another worker; back it up as the deputy (timer_driver.hpp) in case
@@ -175,11 +179,11 @@ void Worker::sleep_parked() {
     if (runtime_.manual_clock == nullptr) until = timers.arm_deputy(index_);
     if (!until) {
       parker_.park();
-      return;
+      return false;
     }
     parker_.park_until(*until);
     timers.disarm_deputy(index_);
-    return;
+    return true;
   }
   // The driver: sleep until the earliest deadline (taken after the role: an insert that
   // lowered it before we took the role had nobody to wake).
@@ -205,6 +209,7 @@ void Worker::sleep_parked() {
     parker_.park();  // the pending timers were all cancelled
   }
   timers.release_role();
+  return false;
 }
 
 void Worker::push_local(TaskHeader& task) {

@@ -7,7 +7,8 @@
 //     pending), and its inserter goes on to compute.
 // A third way is covered by the deputy (scheduler/src/timer_driver.hpp): the driver is
 // the sleeper a notify picks for new work, which it computes; the other parked worker,
-// parked until the deadline plus a grace, fires the timer.
+// parked until the deadline plus a grace, fires the timer. (With three workers or more
+// a notify can take the deputy too: test_timer_driver_many_workers_concurrent.cpp.)
 // In each, the computing task spins until the sleeping task has woken: with the role
 // handed on that happens about when the timer is due; without it, never, until the
 // test's give-up (10 s). The timers are on the steady clock, because a ManualClock's

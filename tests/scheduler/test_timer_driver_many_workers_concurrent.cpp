@@ -1,0 +1,234 @@
+// With three or more workers, a pending timer keeps a parked worker with a timeout even
+// when notifies for new work take both the timer driver and its deputy
+// (scheduler/src/timer_driver.hpp): the worker left parked fires it while the two
+// computations run, instead of the timer waiting for one of them to end.
+//
+// The case, built step by step (n workers; n - 2 of them are the "idle" ones):
+//   1. n holder tasks spin, one per worker; the idle ones are released first and park
+//      with no timer pending, so without a timeout.
+//   2. A holder is released to sleep (S). Its insert finds no driver and unparks the
+//      oldest sleeper, an idle worker X, to take the role. X's first look at the timers
+//      reads the clock, and the test's clock holds X there; meanwhile S's worker parks
+//      and takes the driver role, and the last holder's worker (released now) parks as
+//      the deputy. Then X is let go: it finds both roles held and parks without a
+//      timeout, older on the sleeper list than the driver and the deputy. (Unheld, X
+//      took a role first in every round tried: the last holder is released only once
+//      the driver is seen. In a real run the race is between X coming out of its futex
+//      wait and two workers parking at that moment; the hold decides it.)
+//   3. Two computing tasks are spawned. Notifies wake the newest sleepers, the deputy
+//      and the driver, which leave their timeouts and compute until S has woken.
+// S's timer must then fire while both still compute: each polls the flag S sets when
+// it wakes, and gives up after kGiveUp (which only bounds a failing run). Before the
+// deputy handed its role on when notified, nothing fired it: every round failed (the
+// idle workers sleep without a timeout and the busy ones never look at the timers).
+// Nothing waits on time to synchronise: each step waits for a state of the runtime
+// (white-box: the driver and deputy roles, the idle counters, the workers' Parker
+// words), and the set-up is checked before the computations come. S's
+// sleep (kSleep) must outlast the set-up, else S wakes before the computations start
+// and the round proves nothing; such a round is retried, and the test is skipped if
+// every try was too slow.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <type_traits>
+
+#include <weft/weft.hpp>
+
+#include "../../scheduler/src/runtime_core_impl.hpp"
+#include "runtime_helpers.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using weft::Task;
+using Steady = std::chrono::steady_clock;
+namespace wd = weft::detail;
+
+constexpr auto kGiveUp = 5s;
+constexpr auto kSleep = 200ms;
+constexpr unsigned kMaxWorkers = 8;
+constexpr int kRounds = 3;
+constexpr int kTries = 10;  // per round, for rounds whose set-up outlasted kSleep
+
+// The steady clock, except that a worker whose bit is set in `held_` waits inside now()
+// until the test clears it.
+class HoldingClock final : public weft::Clock {
+ public:
+  time_point now() const override {
+    if (const wd::Worker* self = wd::current_worker()) {
+      // Acquire: pairs with the release in let_go(): what the test did before it let
+      // the worker go (nothing the worker reads) is ordered before its return.
+      while (((held_.load(std::memory_order_acquire) >> self->index_) & 1u) != 0) std::this_thread::yield();
+    }
+    return Steady::now();
+  }
+  // Relaxed: set before the test releases the worker's holder task (a release store
+  // the worker acquires), which orders it before any now() the worker then calls.
+  void hold(unsigned worker) { held_.fetch_or(1u << worker, std::memory_order_relaxed); }
+  void let_go() { held_.store(0, std::memory_order_release); }
+
+ private:
+  std::atomic<std::uint32_t> held_{0};
+};
+
+// White-box: the worker's Parker word (core/src/parker.cpp) is PARKED (all ones) once
+// the worker has announced a sleep, until an unpark. Parker is standard-layout and its
+// only member is that word (in a CachePadded), so the word is at its address.
+bool announced_sleep(wd::Worker& worker) {
+  static_assert(std::is_standard_layout_v<wd::Parker> && std::is_standard_layout_v<wd::CachePadded<std::atomic<std::uint32_t>>>);
+  static_assert(sizeof(wd::Parker) == sizeof(wd::CachePadded<std::atomic<std::uint32_t>>));
+  const auto& word = *reinterpret_cast<const std::atomic<std::uint32_t>*>(&worker.parker_);
+  return word.load(std::memory_order_acquire) == ~std::uint32_t{0};
+}
+
+unsigned unparked(const wd::RuntimeCore& core) {
+  return core.idle.state_word().load(std::memory_order_acquire) >> wd::kIdleUnparkedShift;
+}
+
+// Spins until `flag`; false if it gave up first.
+bool spin_until(const std::atomic<bool>& flag) {
+  const auto give_up = Steady::now() + kGiveUp;
+  while (!flag.load(std::memory_order_acquire))
+    if (Steady::now() > give_up) return false;
+  return true;
+}
+
+enum class Round { Passed, Failed, TooSlow };
+
+// One round with `n` workers; `why` says what failed.
+Round run_round(unsigned n, std::string& why) {
+  HoldingClock clock;  // outlives the runtime
+  weft::Runtime rt({.workers = n, .clock = &clock});
+  // Written by the holders before they count themselves started (release), read by
+  // the test after it sees them all started (acquire).
+  std::atomic<wd::RuntimeCore*> core_ptr{nullptr};
+  std::atomic<unsigned> worker_of[kMaxWorkers];  // the worker each holder runs on
+  // Release by the test, acquire by the holder spinning on it.
+  std::atomic<bool> go[kMaxWorkers];
+  for (unsigned i = 0; i < n; ++i) go[i].store(false, std::memory_order_relaxed);
+  std::atomic<unsigned> started{0};
+  std::atomic<bool> s_woke{false};  // set by S once it has woken (release; the spinners acquire)
+  const unsigned sleeper = n - 2;  // the holder that becomes S
+  const unsigned deputy = n - 1;   // the holder whose worker becomes the deputy
+
+  auto holder = [&](unsigned slot) -> Task<bool> {
+    wd::Worker& self = *wd::current_worker();
+    core_ptr.store(&self.runtime_, std::memory_order_relaxed);
+    worker_of[slot].store(self.index_, std::memory_order_relaxed);
+    started.fetch_add(1, std::memory_order_release);  // Release: the two stores above (see there)
+    if (!spin_until(go[slot])) co_return false;
+    if (slot == sleeper) {
+      co_await weft::sleep_for(kSleep);
+      s_woke.store(true, std::memory_order_release);  // Release: pairs with the spinners
+    }
+    co_return true;
+  };
+  std::atomic<unsigned> computed{0};  // release by each computation, acquire by the test
+  // Relaxed: read after the joins, which order it.
+  std::atomic<bool> s_woke_before_compute{false};
+  auto compute = [&]() -> Task<bool> {
+    if (s_woke.load(std::memory_order_acquire)) s_woke_before_compute.store(true, std::memory_order_relaxed);
+    const bool in_time = spin_until(s_woke);
+    computed.fetch_add(1, std::memory_order_release);
+    co_return in_time;
+  };
+  std::vector<weft::JoinHandle<bool>> handles;
+  auto join_all = [&] {
+    // The test's thread joins only once nothing it spawns can change the outcome.
+    auto joiner = [&]() -> Task<bool> {
+      bool all = true;
+      for (auto& handle : handles) all = (co_await handle) && all;
+      co_return all;
+    };
+    return rt.block_on(joiner());
+  };
+  auto release_all = [&] {
+    for (unsigned i = 0; i < n; ++i) go[i].store(true, std::memory_order_release);
+    // block_on's task then wakes workers, and S's timer fires eventually.
+  };
+
+  // 1. One holder per worker (each spins, so no worker takes a second one).
+  for (unsigned i = 0; i < n; ++i) handles.push_back(rt.spawn(holder(i)));
+  if (!weft::test::eventually([&] { return started.load(std::memory_order_acquire) == n; }, kGiveUp)) {
+    why = "the holders did not all start";
+    release_all();
+    join_all();
+    return Round::Failed;
+  }
+  wd::RuntimeCore& core = *core_ptr.load(std::memory_order_relaxed);  // ordered by `started`
+  auto worker = [&](unsigned slot) -> wd::Worker& { return core.worker(worker_of[slot].load(std::memory_order_relaxed)); };
+  for (unsigned i = 0; i < sleeper; ++i) clock.hold(worker_of[i].load(std::memory_order_relaxed));
+  for (unsigned i = 0; i < sleeper; ++i) go[i].store(true, std::memory_order_release);
+  auto idle_asleep = [&] {
+    for (unsigned i = 0; i < sleeper; ++i)
+      if (!announced_sleep(worker(i))) return false;
+    return true;
+  };
+  // No timer is pending: they park without a timeout (and read no clock).
+  if (!weft::test::eventually([&] { return unparked(core) == 2 && idle_asleep(); }, kGiveUp)) {
+    why = "the idle workers did not park";
+    clock.let_go();
+    release_all();
+    join_all();
+    return Round::Failed;
+  }
+
+  // 2. S sleeps; its worker parks and takes the driver role while X is held.
+  const auto s_slept_at = Steady::now();
+  go[sleeper].store(true, std::memory_order_release);
+  const int driver = static_cast<int>(worker_of[sleeper].load(std::memory_order_relaxed));
+  bool ok = weft::test::eventually([&] { return core.timers.role_holder() == driver; }, kGiveUp);
+  // The last holder's worker parks and, the role being held, arms as the deputy.
+  go[deputy].store(true, std::memory_order_release);
+  ok = ok && weft::test::eventually([&] { return announced_sleep(worker(deputy)); }, kGiveUp);
+  clock.let_go();
+  // X finds both roles held and parks without a timeout.
+  ok = ok && weft::test::eventually([&] { return unparked(core) == 0 && idle_asleep(); }, kGiveUp);
+  ok = ok && core.timers.role_holder() == driver &&
+       core.timers.deputy_holder() == static_cast<int>(worker_of[deputy].load(std::memory_order_relaxed));
+  if (!ok) {
+    why = "the driver and deputy were not set up";
+    release_all();
+    join_all();
+    return Round::Failed;
+  }
+  if (s_woke.load(std::memory_order_acquire) || Steady::now() - s_slept_at > kSleep / 2) {
+    release_all();
+    join_all();
+    return Round::TooSlow;
+  }
+
+  // 3. Two computations: the notifies take the deputy and the driver.
+  handles.push_back(rt.spawn(compute()));
+  handles.push_back(rt.spawn(compute()));
+  // Waits outside the runtime (block_on's task would wake the idle worker, which would
+  // then drive the timer anyway).
+  (void)weft::test::eventually([&] { return computed.load(std::memory_order_acquire) == 2; }, 2 * kGiveUp);
+  const bool in_time = join_all();
+  if (s_woke_before_compute.load(std::memory_order_relaxed)) return Round::TooSlow;
+  if (!in_time) {
+    why = "S's timer waited for the computations to end";
+    return Round::Failed;
+  }
+  return Round::Passed;
+}
+
+void run_rounds(unsigned workers) {
+  for (int round = 0; round < kRounds; ++round) {
+    Round outcome = Round::TooSlow;
+    std::string why;
+    for (int attempt = 0; attempt < kTries && outcome == Round::TooSlow; ++attempt) outcome = run_round(workers, why);
+    if (outcome == Round::TooSlow) GTEST_SKIP() << "every set-up outlasted the sleep (" << kTries << " tries)";
+    ASSERT_TRUE(outcome == Round::Passed) << workers << " workers, round " << round << ": " << why;
+  }
+}
+
+TEST(TimerDriverManyWorkers, ThreeWorkersATimerFiresWhileTheDriverAndTheDeputyCompute) { run_rounds(3); }
+
+TEST(TimerDriverManyWorkers, FourWorkersATimerFiresWhileTheDriverAndTheDeputyCompute) { run_rounds(4); }
+
+}  // namespace
