@@ -138,7 +138,7 @@ class [[nodiscard]] GatherFixed {
   using result_type = Result;
   static constexpr std::size_t kCount = std::tuple_size_v<Tasks>;
 
-  explicit GatherFixed(Tasks tasks) : tasks_(std::move(tasks)) {}
+  explicit GatherFixed(Tasks&& tasks) : tasks_(std::move(tasks)) {}
 
   class Awaiter {
    public:
@@ -308,7 +308,7 @@ detail::GatherTuple<Ts...> gather(Task<Ts>... tasks) {
 // A fixed number of children of one type, without the two vectors of gather(vector):
 // fork-join code that splits in a known number of parts (a 10-ary tree: bench/skynet).
 template <class T, std::size_t N>
-detail::GatherArray<T, N> gather(std::array<Task<T>, N> tasks) {
+detail::GatherArray<T, N> gather(std::array<Task<T>, N>&& tasks) {
   return detail::GatherArray<T, N>(std::move(tasks));
 }
 
