@@ -60,6 +60,8 @@ void ForkJoin::adopt_failed_starts(ForkJoinSlow& slow, std::uintptr_t state) con
   slow.decisive = -1;
   slow.owner_marked = false;
   slow.mark = InternalCancel{};
+  // Relaxed (both stores of `cancelling` here): the record is not shared yet; make_slow's
+  // release CAS publishes it.
   slow.cancelling.store(false, std::memory_order_relaxed);
   if (state == 0) return;
   const bool mark_pending = (state & kMarkPending) != 0;
@@ -363,6 +365,7 @@ void ForkJoin::withdraw_mark() {
 }
 
 void ForkJoin::finish_slow() {
+  // Acquire: as finish()'s load (pairs with the CAS that installed the record).
   const std::uintptr_t state = state_.load(std::memory_order_acquire);
   assert(is_record(state));  // made by wait_for_detached at the latest
   ForkJoinSlow& slow = *as_record(state);

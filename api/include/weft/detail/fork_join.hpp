@@ -64,7 +64,12 @@
 // the record's maker, seeing it, sets owner_marked and leaves the marker's child to the
 // marker. The marker then either clears kMarkPending by CAS, with the request's outcome
 // in orphan_mark_ (read by the maker after its acquire of the cleared word), or, if a
-// record was installed meanwhile, reports it and its child through the record.
+// record was installed meanwhile, reports it and its child through the record. (Then the
+// request may come after the inline chain ended: the gathering task waits in this
+// gather, for the marker's child among others, and the request reaches the wait's hook
+// as an outside cancel would; withdraw_mark withdraws it all the same. Both orders,
+// and a failed start listed behind the marker's, are made deterministic in
+// tests/api/test_gather_out_of_memory_lists.cpp.)
 // A record that cannot be made on the gathering task's own thread still terminates
 // (slow(): its inline chain cannot go on without one).
 //
