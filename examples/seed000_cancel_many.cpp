@@ -1,5 +1,5 @@
 // Seed 000, intermediate: four workers are started, worker-3 finishes after 1 s, and
-// after 2 s the others are cancelled and awaited (asyncio.gather(return_exceptions=True)).
+// after 2 s the others are cancelled and gathered (asyncio.gather(return_exceptions=True)).
 // Time is a ManualClock with auto-advance: sleeps take no real time and the order is exact.
 #include <weft/weft.hpp>
 #include <chrono>
@@ -23,7 +23,12 @@ weft::Task<void> worker(std::string name, std::chrono::seconds work) {
   }
 }
 
+// asyncio.gather takes the tasks made by create_task; weft's gather takes lazy Tasks,
+// so each spawned task is gathered through a Task that awaits its handle.
+weft::Task<void> joined(weft::JoinHandle<void>& task) { co_await task; }
+
 weft::Task<void> amain() {
+  // create four tasks from the worker coroutine
   std::vector<weft::JoinHandle<void>> tasks;
   for (int i = 0; i < 4; ++i) {
     tasks.push_back(weft::spawn(worker("worker-" + std::to_string(i), std::chrono::seconds(kSeconds[i]))));
@@ -33,15 +38,14 @@ weft::Task<void> amain() {
   }
   co_await weft::sleep_for(2s);  // wait for two seconds
 
-  // Cancel each and await it before cancelling the next: weft runs the woken tasks in
-  // parallel, where asyncio's single thread serialises them, so this fixes the order of
-  // the "cancelled" lines. Catching TaskCancelled is what return_exceptions=True does.
+  // Cancel all tasks and gather them with return_exceptions (a cancelled task is an
+  // Outcome whose cancelled() is true, not an exception). The Python code cancels all,
+  // then gathers all; weft would run the three cancelled tasks in parallel, where
+  // asyncio's one thread runs them in order, so each task is cancelled and gathered
+  // before the next one to print the "cancelled" lines in the seed's order.
   for (weft::JoinHandle<void>& task : tasks) {
     task.cancel();  // false for worker-3: it has already finished
-    try {
-      co_await task;
-    } catch (const weft::TaskCancelled&) {
-    }
+    co_await weft::gather(weft::return_exceptions, joined(task));
   }
 }
 

@@ -46,10 +46,10 @@ weft::Task<void> amain(weft::Runtime& rt) {
   tasks.push_back(weft::spawn(sleeper(), named));
   tasks.push_back(weft::spawn(canceller(rt)));
   weft::WaitResult result = co_await weft::wait(tasks);  // done, pending = await asyncio.wait(tasks)
-  (void)result;  // all done: wait() returns when every task has finished
-  // asyncio's `done` is a set; the seed's run printed the canceller first.
-  print_result(tasks[1]);
-  print_result(tasks[0]);
+  // for task in done: asyncio's `done` is a set, in no particular order, and the seed's
+  // run printed the canceller first; weft's `done` lists indices in order, so walk it
+  // backwards to print the same.
+  for (auto i = result.done.rbegin(); i != result.done.rend(); ++i) print_result(tasks[*i]);
 }
 
 int main() {

@@ -19,14 +19,17 @@ weft::Task<void> cancel_me() {
   co_await weft::sleep_for(3600s);
 }
 
-// No detect_cancel() helper is needed: weft tells the two cases apart by type.
-// `co_await child` throws TaskCancelled when the awaited task was cancelled, and plain
-// CancelledError when this task is cancelled (weft then cancels the child first and
-// waits for it, as asyncio's `await task` does).
+// detect_cancel(task) is weft::shield(task): it awaits the task without forwarding the
+// parent's cancellation to it. The two cases are told apart by type: `co_await
+// shield(child)` throws TaskCancelled when the awaited task was cancelled, and plain
+// CancelledError when this task is cancelled (at once, leaving the child running, as
+// detect_cancel does: "cancelling the outer task will not automatically cancel the
+// inner one"). A plain `co_await child` tells them apart the same way, but cancels the
+// child too and waits for it, as asyncio's `await task` does.
 weft::Task<void> parent(weft::JoinHandle<void>& child) {
   co_await weft::sleep_for(1ms);
   try {
-    co_await child;
+    co_await weft::shield(child);  // await detect_cancel(task)
   } catch (const weft::TaskCancelled&) {
     std::puts("parent(): child is cancelled now");
     throw;
@@ -44,7 +47,15 @@ weft::Task<void> amain(bool cancel_parent) {
     parent_task.cancel();
   else
     child_task.cancel();
-  co_await weft::sleep_for(500ms);  // both have ended by now
+  co_await weft::sleep_for(500ms);
+  // The seed's loop just stops here. When the parent was cancelled, the child is still
+  // asleep (asyncio.run() would cancel it at its end; run_until_complete leaves it
+  // pending): cancel it and wait for its cleanup.
+  child_task.cancel();
+  try {
+    co_await child_task;
+  } catch (const weft::TaskCancelled&) {
+  }
 }
 
 int main() {

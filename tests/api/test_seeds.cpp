@@ -7,26 +7,38 @@
 //
 //   seed 000 basic         say_hello cancelled after 0.5 s
 //   seed 000 intermediate  four workers with fixed sleeps (3, 4, 5, 1 s): worker-3
-//                          finishes before the 2 s cancel, the others are cancelled
+//                          finishes before the 2 s cancel, the others are cancelled;
+//                          asyncio.gather(*tasks, return_exceptions=True) is
+//                          weft::gather(return_exceptions, ...) over the handles
 //   seed 000 advanced      a canceller finds the task named "sleeper" through
-//                          Runtime::tasks() and cancels it by id (asyncio.all_tasks)
+//                          Runtime::tasks() and cancels it by id (asyncio.all_tasks);
+//                          asyncio.wait(tasks) is weft::wait(tasks)
+//   seed 000 prose         the causes of CancelledError it lists: wait_for's timeout,
+//                          a cancelled Queue.get() on an empty queue; a swallowed
+//                          CancelledError hides the cancellation
 //   seed 001               "main(): cancel_me is cancelled now"; then telling the two
 //                          directions apart: the child cancelled (TaskCancelled) vs the
 //                          parent cancelled (plain CancelledError), and the shielded
-//                          variant that behaves like the seed's detect_cancel()
+//                          variant (weft::shield) that behaves like the seed's
+//                          detect_cancel(), also with the explicit child.cancel() the
+//                          seed suggests; its .NET prose: one token cancels nested
+//                          tasks, a task group cancelled before a child starts
 //   seed 002               done()/cancelled()/exception() after a cancel; a task
-//                          cancelled right after create_task never runs its body
+//                          cancelled right after create_task never runs its body; a
+//                          cancel stops the coroutine at its next await
 //   seed 003               "Task started." ... "Caught task cancellation in main."
 //
-// Not available yet: gather, wait. "gather(return_exceptions=True)" and
-// "asyncio.wait" are written as awaiting each JoinHandle in turn, catching
-// TaskCancelled, which gives the same observable outcome here.
+// asyncio.gather accepts tasks made by create_task; weft's gather takes lazy Tasks. A
+// spawned task is gathered through joined(handle), a Task that awaits the handle (the
+// return_exceptions form spawns each such Task; each awaits its handle).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -149,64 +161,95 @@ Task<std::vector<JoinHandle<void>>> spawn_workers(Log* log) {
   co_return tasks;
 }
 
-// The seed's order of events: cancel every task, then wait for each. Several tasks
-// woken at once run in parallel on weft, so the order of their "cancelled" lines is
-// not fixed; `in_turn` cancels and awaits one at a time, which makes the output the
-// seed's exactly (asyncio's single thread delivers the cancels in loop order).
-Task<void> seed000_intermediate_main(Log* log, bool in_turn, int* cancel_true) {
-  std::vector<JoinHandle<void>> tasks = co_await spawn_workers(log);
-  co_await weft::sleep_for(2s);  // wait for two seconds
-  if (!in_turn)
-    for (auto& task : tasks) *cancel_true += task.cancel() ? 1 : 0;
-  // asyncio.gather(*tasks, return_exceptions=True)
-  for (auto& task : tasks) {
-    if (in_turn) *cancel_true += task.cancel() ? 1 : 0;
-    try {
-      co_await task;
-    } catch (const TaskCancelled&) {
-    }
-  }
+// asyncio.gather(*tasks) over tasks made by create_task: a lazy Task that awaits the
+// spawned task's handle. Awaiting the handle forwards a cancellation of the gather to
+// the task, as asyncio's gather cancels its children.
+template <class T>
+Task<T> joined(JoinHandle<T>& handle) {
+  co_return co_await handle;
 }
 
-TEST(Seeds, Seed000IntermediateCancelFourWorkersInALoop) {
+struct Seed000IntermediateOutcome {
+  int cancel_true = 0;
+  std::vector<weft::Outcome<void>> results;  // gather's return value
+};
+
+// The seed's main: cancel every task, then gather them with return_exceptions. `in_turn`
+// cancels and gathers one task at a time instead, which fixes the order of the
+// "cancelled" lines (see the tests below).
+Task<Seed000IntermediateOutcome> seed000_intermediate_main(Log* log, bool in_turn) {
+  Seed000IntermediateOutcome outcome;
+  std::vector<JoinHandle<void>> tasks = co_await spawn_workers(log);
+  co_await weft::sleep_for(2s);  // wait for two seconds
+  if (in_turn) {
+    for (auto& task : tasks) {
+      outcome.cancel_true += task.cancel() ? 1 : 0;
+      auto [result] = co_await weft::gather(weft::return_exceptions, joined(task));
+      outcome.results.push_back(std::move(result));
+    }
+    co_return outcome;
+  }
+  for (auto& task : tasks) outcome.cancel_true += task.cancel() ? 1 : 0;  // cancel all tasks
+  // await asyncio.gather(*tasks, return_exceptions=True)
+  std::vector<Task<void>> gathered;
+  for (auto& task : tasks) gathered.push_back(joined(task));
+  outcome.results = co_await weft::gather(weft::return_exceptions, std::move(gathered));
+  co_return outcome;
+}
+
+const Lines kSeed000IntermediateOutput{
+    "worker-0 started",  "worker-1 started",   "worker-2 started",   "worker-3 started",
+    "worker-3 finished", "worker-0 cancelled", "worker-1 cancelled", "worker-2 cancelled",
+};
+
+void expect_seed000_intermediate_results(const Seed000IntermediateOutcome& outcome) {
+  EXPECT_EQ(outcome.cancel_true, 3);  // worker-3 had finished: cancel() is false for it
+  ASSERT_EQ(outcome.results.size(), 4u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(outcome.results[i].cancelled()) << i;  // CancelledError()
+  EXPECT_FALSE(outcome.results[3].cancelled());                                   // None
+  EXPECT_EQ(outcome.results[3].exception(), nullptr);
+}
+
+// The seed's structure. The three cancelled tasks are woken at once and run in
+// parallel, so the order of their "cancelled" lines is not fixed; the lines are the
+// seed's, and the first five in the seed's order.
+TEST(Seeds, Seed000IntermediateCancelAllThenGatherReturnExceptions) {
   Log log;
   SeedRuntime s;
-  int cancel_true = 0;
-  s.rt.block_on(seed000_intermediate_main(&log, /*in_turn=*/true, &cancel_true));
-  EXPECT_EQ(log.lines(), (Lines{
-                             "worker-0 started",
-                             "worker-1 started",
-                             "worker-2 started",
-                             "worker-3 started",
-                             "worker-3 finished",
-                             "worker-0 cancelled",
-                             "worker-1 cancelled",
-                             "worker-2 cancelled",
-                         }));
-  EXPECT_EQ(cancel_true, 3);  // worker-3 had finished: cancel() is false for it
+  Seed000IntermediateOutcome outcome = s.rt.block_on(seed000_intermediate_main(&log, /*in_turn=*/false));
+  Lines lines = log.lines();
+  ASSERT_EQ(lines.size(), 8u);
+  EXPECT_EQ(Lines(lines.begin(), lines.begin() + 5),
+            Lines(kSeed000IntermediateOutput.begin(), kSeed000IntermediateOutput.begin() + 5));
+  std::sort(lines.begin() + 5, lines.end());
+  EXPECT_EQ(lines, kSeed000IntermediateOutput);
+  expect_seed000_intermediate_results(outcome);
   EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(2s));
 }
 
-// The seed's exact structure (cancel all, then gather): the same lines, the three
-// "cancelled" ones in some order.
-TEST(Seeds, Seed000IntermediateCancelAllThenGatherSameLinesAnyCancelOrder) {
+// The seed's output exactly: each task cancelled and gathered before the next.
+TEST(Seeds, Seed000IntermediateCancelAndGatherInTurnSeedsExactOutput) {
   Log log;
   SeedRuntime s;
-  int cancel_true = 0;
-  s.rt.block_on(seed000_intermediate_main(&log, /*in_turn=*/false, &cancel_true));
-  Lines lines = log.lines();
-  ASSERT_EQ(lines.size(), 8u);
-  EXPECT_EQ(Lines(lines.begin(), lines.begin() + 5), (Lines{
-                                                          "worker-0 started",
-                                                          "worker-1 started",
-                                                          "worker-2 started",
-                                                          "worker-3 started",
-                                                          "worker-3 finished",
-                                                      }));
-  Lines tail(lines.begin() + 5, lines.end());
-  std::sort(tail.begin(), tail.end());
-  EXPECT_EQ(tail, (Lines{"worker-0 cancelled", "worker-1 cancelled", "worker-2 cancelled"}));
-  EXPECT_EQ(cancel_true, 3);
+  Seed000IntermediateOutcome outcome = s.rt.block_on(seed000_intermediate_main(&log, /*in_turn=*/true));
+  EXPECT_EQ(log.lines(), kSeed000IntermediateOutput);
+  expect_seed000_intermediate_results(outcome);
+  EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(2s));
+}
+
+// MISMATCH (disabled: it fails). On one worker, as on asyncio's single-threaded loop,
+// the seed's structure still does not give the seed's order: asyncio runs woken tasks
+// first in, first out (call_soon), so the tasks cancelled in the order 0, 1, 2 print in
+// that order; weft's worker takes its own wake-ups last in, first out (LIFO slot, then
+// the owner end of its deque), and prints "worker-2 cancelled", "worker-1 cancelled",
+// "worker-0 cancelled". The API promises no run order (only FIFO-fair waits on
+// synchronisation objects); docs/ASYNCIO.md ("Scheduling") lists the difference.
+TEST(Seeds, DISABLED_Seed000IntermediateOnOneWorkerCancelledLinesInCancelOrder) {
+  Log log;
+  SeedRuntime s(/*workers=*/1);
+  Seed000IntermediateOutcome outcome = s.rt.block_on(seed000_intermediate_main(&log, /*in_turn=*/false));
+  EXPECT_EQ(log.lines(), kSeed000IntermediateOutput);
+  expect_seed000_intermediate_results(outcome);
   EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(2s));
 }
 
@@ -246,26 +289,26 @@ void print_result(Log* log, JoinHandle<T>& task) {
   }
 }
 
-Task<void> seed000_advanced_main(Log* log, weft::Runtime* rt, std::atomic<bool>* found) {
-  JoinHandle<void> sleeper_task = weft::spawn(sleeper(log), {.name = "sleeper"});
-  JoinHandle<void> canceller_task = weft::spawn(canceller(rt, found), {.name = "canceller"});
+Task<weft::WaitResult> seed000_advanced_main(Log* log, weft::Runtime* rt, std::atomic<bool>* found) {
+  // tasks = [asyncio.create_task(sleeper()), asyncio.create_task(canceller())]
+  std::vector<JoinHandle<void>> tasks;
+  tasks.push_back(weft::spawn(sleeper(log), {.name = "sleeper"}));
+  tasks.push_back(weft::spawn(canceller(rt, found), {.name = "canceller"}));
   // done, pending = await asyncio.wait(tasks)
-  for (JoinHandle<void>* task : {&sleeper_task, &canceller_task}) {
-    try {
-      co_await *task;
-    } catch (const TaskCancelled&) {
-    }
-  }
-  // `done` is a set (unordered); the seed printed the canceller first.
-  print_result(log, canceller_task);
-  print_result(log, sleeper_task);
+  weft::WaitResult result = co_await weft::wait(tasks);
+  // for task in done: asyncio's `done` is a set, in no particular order; the seed's run
+  // printed the canceller first, so walk weft's (index-ordered) `done` backwards.
+  for (auto i = result.done.rbegin(); i != result.done.rend(); ++i) print_result(log, tasks[*i]);
+  co_return result;
 }
 
 TEST(Seeds, Seed000AdvancedCancellerFindsTheSleeperByName) {
   Log log;
   SeedRuntime s;
   std::atomic<bool> found{false};
-  s.rt.block_on(seed000_advanced_main(&log, &s.rt, &found));
+  weft::WaitResult result = s.rt.block_on(seed000_advanced_main(&log, &s.rt, &found));
+  EXPECT_EQ(result.done, (std::vector<std::size_t>{0, 1}));
+  EXPECT_TRUE(result.pending.empty());
   EXPECT_EQ(log.lines(), (Lines{
                              "Going to sleep",
                              "Interrupted",
@@ -274,6 +317,115 @@ TEST(Seeds, Seed000AdvancedCancellerFindsTheSleeperByName) {
                          }));
   EXPECT_TRUE(found.load());
   EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(3s));
+}
+
+// ---- seed 000, prose: "Some possible scenarios that can cause this exception" ----------
+
+// "Using the asyncio.wait_for() function with a timeout and the timeout expires": the
+// awaited operation gets CancelledError, the caller TimeoutError, at the timeout.
+Task<void> slow_operation(Log* log) {
+  try {
+    log->print("slow operation started");
+    co_await weft::sleep_for(10s);
+    log->print("slow operation finished");
+  } catch (const CancelledError&) {
+    log->print("slow operation cancelled");
+    throw;
+  }
+}
+
+Task<int> seed000_wait_for_main(Log* log) {
+  try {
+    co_await weft::wait_for(slow_operation(log), 1s);  // await asyncio.wait_for(slow_operation(), 1)
+  } catch (const weft::TimeoutError&) {
+    log->print("timed out");
+  }
+  co_return weft::this_task::cancelling();
+}
+
+TEST(Seeds, Seed000WaitForTimeoutCancelsTheOperation) {
+  Log log;
+  SeedRuntime s;
+  int cancelling = s.rt.block_on(seed000_wait_for_main(&log));
+  EXPECT_EQ(log.lines(), (Lines{"slow operation started", "slow operation cancelled", "timed out"}));
+  EXPECT_EQ(cancelling, 0);  // the timeout cancelled the operation, not main
+  EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(1s));
+}
+
+// "Using the asyncio.Queue.get() function and the queue is empty": get() waits on the
+// empty queue; cancelling the waiting task raises CancelledError in it (an empty queue
+// alone does not). A value put afterwards is still in the queue: nothing is lost.
+Task<void> consumer(Log* log, weft::Channel<int>* queue) {
+  try {
+    int item = co_await queue->recv();  // await queue.get()
+    log->print("got " + std::to_string(item));
+  } catch (const CancelledError&) {
+    log->print("get() cancelled");
+    throw;
+  }
+}
+
+Task<std::optional<int>> seed000_queue_get_main(Log* log) {
+  auto queue = weft::Channel<int>::unbounded();
+  auto task = weft::spawn(consumer(log, &queue));
+  co_await weft::sleep_for(1s);
+  log->print(task.done() ? "consumer done" : "consumer still waiting");
+  task.cancel();
+  try {
+    co_await task;
+  } catch (const TaskCancelled&) {
+    log->print("consumer was cancelled");
+  }
+  EXPECT_TRUE(queue.try_send(42));
+  co_return queue.try_recv();
+}
+
+TEST(Seeds, Seed000CancelAGetOnAnEmptyQueue) {
+  Log log;
+  SeedRuntime s;
+  std::optional<int> left = s.rt.block_on(seed000_queue_get_main(&log));
+  EXPECT_EQ(log.lines(), (Lines{"consumer still waiting", "get() cancelled", "consumer was cancelled"}));
+  EXPECT_EQ(left, 42);
+  EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(1s));
+}
+
+// "If you don't handle asyncio.exceptions.CancelledError properly, it may ... hide the
+// cancellation from other parts of your code": a task that catches it and does not
+// re-raise goes on, and ends with its value, not cancelled.
+Task<int> swallows_cancel(Log* log) {
+  try {
+    co_await weft::sleep_for(10s);
+  } catch (const CancelledError&) {
+    log->print("cancellation swallowed");  // no raise
+  }
+  co_return 42;
+}
+
+struct Seed000SwallowOutcome {
+  int value = 0;
+  bool cancel_returned = false;
+  bool cancelled = true;
+};
+
+Task<Seed000SwallowOutcome> seed000_swallow_main(Log* log) {
+  Seed000SwallowOutcome outcome;
+  auto task = weft::spawn(swallows_cancel(log));
+  co_await weft::sleep_for(1s);
+  outcome.cancel_returned = task.cancel();
+  outcome.value = co_await task;  // no CancelledError here
+  outcome.cancelled = task.cancelled();
+  log->print("main(): task returned " + std::to_string(outcome.value));
+  co_return outcome;
+}
+
+TEST(Seeds, Seed000SwallowingCancelledErrorHidesTheCancellation) {
+  Log log;
+  SeedRuntime s;
+  Seed000SwallowOutcome outcome = s.rt.block_on(seed000_swallow_main(&log));
+  EXPECT_EQ(log.lines(), (Lines{"cancellation swallowed", "main(): task returned 42"}));
+  EXPECT_TRUE(outcome.cancel_returned);
+  EXPECT_FALSE(outcome.cancelled);
+  EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(1s));
 }
 
 // ---- seed 001 ---------------------------------------------------------------------------
@@ -322,21 +474,26 @@ Task<void> cancel_me(Log* log) {
 }
 
 // parent(): `co_await *child` replaces the seed's detect_cancel(task); weft tells the
-// two cases apart by type. `shielded` awaits through shield(), which, like
-// detect_cancel, leaves the child running when the parent is cancelled.
-Task<void> parent(Log* log, JoinHandle<void>* child, bool shielded) {
+// two cases apart by type. Awaiting through weft::shield is the seed's detect_cancel
+// exactly: the parent's cancellation leaves the child running ("cancelling the outer task
+// will not automatically cancel the inner one"); ShieldAndCancelChild adds the
+// "explicit call to child.cancel() in parent" the seed suggests.
+enum class Await { Plain, Shield, ShieldAndCancelChild };
+
+Task<void> parent(Log* log, JoinHandle<void>* child, Await how) {
   co_await weft::sleep_for(1ms);
   try {
-    if (shielded) {
-      co_await weft::shield(*child);
-    } else {
+    if (how == Await::Plain) {
       co_await *child;
+    } else {
+      co_await weft::shield(*child);  // await detect_cancel(task)
     }
   } catch (const TaskCancelled&) {
     log->print("parent(): child is cancelled now");
     throw;
   } catch (const CancelledError&) {
     log->print("parent(): I am cancelled");
+    if (how == Await::ShieldAndCancelChild) child->cancel();
     throw;
   }
 }
@@ -349,9 +506,9 @@ struct Seed001Outcome {
   bool parent_cancelled = false;
 };
 
-Task<Seed001Outcome> seed001_second_main(Log* log, Cancel which, bool shielded) {
+Task<Seed001Outcome> seed001_second_main(Log* log, Cancel which, Await how) {
   JoinHandle<void> child_task = weft::spawn(cancel_me(log));
-  JoinHandle<void> parent_task = weft::spawn(parent(log, &child_task, shielded));
+  JoinHandle<void> parent_task = weft::spawn(parent(log, &child_task, how));
   co_await weft::sleep_for(100ms);  // give a chance to child to start running
   if (which == Cancel::Parent)
     parent_task.cancel();
@@ -379,7 +536,7 @@ Task<Seed001Outcome> seed001_second_main(Log* log, Cancel which, bool shielded) 
 TEST(Seeds, Seed001CancelTheChildParentSeesTaskCancelled) {
   Log log;
   SeedRuntime s;
-  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Child, /*shielded=*/false));
+  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Child, Await::Plain));
   EXPECT_EQ(log.lines(), (Lines{"cancel_me", "cancel_me(): after sleep", "parent(): child is cancelled now"}));
   EXPECT_TRUE(outcome.child_cancelled);
   EXPECT_TRUE(outcome.parent_cancelled);  // parent re-raised the TaskCancelled
@@ -392,7 +549,7 @@ TEST(Seeds, Seed001CancelTheChildParentSeesTaskCancelled) {
 TEST(Seeds, Seed001CancelTheParentItSeesPlainCancelledError) {
   Log log;
   SeedRuntime s;
-  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Parent, /*shielded=*/false));
+  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Parent, Await::Plain));
   EXPECT_EQ(log.lines(), (Lines{"cancel_me", "cancel_me(): after sleep", "parent(): I am cancelled"}));
   EXPECT_TRUE(outcome.child_cancelled);
   EXPECT_TRUE(outcome.child_done_after_half_a_second);
@@ -406,20 +563,139 @@ TEST(Seeds, Seed001CancelTheParentItSeesPlainCancelledError) {
 TEST(Seeds, Seed001CancelTheShieldedParentTheChildKeepsRunning) {
   Log log;
   SeedRuntime s;
-  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Parent, /*shielded=*/true));
+  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Parent, Await::Shield));
   EXPECT_EQ(log.lines(), (Lines{"cancel_me", "parent(): I am cancelled", "cancel_me(): after sleep"}));
   EXPECT_FALSE(outcome.child_done_after_half_a_second);
   EXPECT_TRUE(outcome.parent_cancelled);
   EXPECT_TRUE(outcome.child_cancelled);  // by main, at the end
 }
 
+// "that may be easily changed with an explicit call to child.cancel(), either in parent,
+// or in detect_cancel itself": the child's cleanup then runs after the parent's line, at
+// once (not at main's end).
+TEST(Seeds, Seed001CancelTheShieldedParentThatCancelsTheChildExplicitly) {
+  Log log;
+  SeedRuntime s;
+  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Parent, Await::ShieldAndCancelChild));
+  EXPECT_EQ(log.lines(), (Lines{"cancel_me", "parent(): I am cancelled", "cancel_me(): after sleep"}));
+  EXPECT_TRUE(outcome.child_done_after_half_a_second);
+  EXPECT_TRUE(outcome.parent_cancelled);
+  EXPECT_TRUE(outcome.child_cancelled);
+  EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(600ms));
+}
+
 TEST(Seeds, Seed001CancelTheChildThroughAShieldParentSeesTaskCancelled) {
   Log log;
   SeedRuntime s;
-  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Child, /*shielded=*/true));
+  Seed001Outcome outcome = s.rt.block_on(seed001_second_main(&log, Cancel::Child, Await::Shield));
   EXPECT_EQ(log.lines(), (Lines{"cancel_me", "cancel_me(): after sleep", "parent(): child is cancelled now"}));
   EXPECT_TRUE(outcome.child_cancelled);
   EXPECT_TRUE(outcome.parent_cancelled);
+}
+
+// ---- seed 001, the .NET prose -------------------------------------------------------------
+
+// "you must pass the same cancellation token to the constructor of any nested tasks ...
+// to cancel all tasks simultaneously": weft takes a std::stop_token at spawn.
+Task<void> sleeps_an_hour(Log* log, std::string name) {
+  try {
+    co_await weft::sleep_for(3600s);
+  } catch (const CancelledError&) {
+    log->print(name + " cancelled");
+    throw;
+  }
+}
+
+Task<void> outer_task(Log* log, std::stop_token token, std::optional<JoinHandle<void>>* inner) {
+  inner->emplace(weft::spawn(sleeps_an_hour(log, "inner"), {.name = "inner", .stop = token}));  // nested task
+  co_await sleeps_an_hour(log, "outer");
+}
+
+Task<int> seed001_token_main(Log* log) {
+  std::stop_source source;
+  std::optional<JoinHandle<void>> inner;
+  auto outer = weft::spawn(outer_task(log, source.get_token(), &inner), {.name = "outer", .stop = source.get_token()});
+  co_await weft::sleep_for(1s);
+  source.request_stop();  // the token is cancelled
+  int cancelled = 0;
+  for (JoinHandle<void>* task : {&outer, &*inner}) {
+    try {
+      co_await *task;
+    } catch (const TaskCancelled&) {
+      ++cancelled;
+    }
+  }
+  co_return cancelled;
+}
+
+TEST(Seeds, Seed001OneStopTokenCancelsNestedTasks) {
+  Log log;
+  SeedRuntime s;
+  int cancelled = s.rt.block_on(seed001_token_main(&log));
+  Lines lines = log.lines();
+  std::sort(lines.begin(), lines.end());  // both are woken at once
+  EXPECT_EQ(lines, (Lines{"inner cancelled", "outer cancelled"}));
+  EXPECT_EQ(cancelled, 2);
+  EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(1s));
+}
+
+// "if one task has not yet started, but it unblocks another active task, it will not
+// start if the task group is canceled. This can cause deadlock": in weft too the child
+// that had not started never runs its body, but the active child waiting for it is
+// cancelled as well (every wait is cancellable), so the group ends: no deadlock.
+Task<void> waits_to_be_unblocked(Log* log, weft::Event* unblock, std::atomic<bool>* waiting) {
+  try {
+    log->print("A waits");
+    waiting->store(true);
+    co_await unblock->wait();
+    log->print("A unblocked");
+  } catch (const CancelledError&) {
+    log->print("A cancelled");
+    throw;
+  }
+}
+
+Task<void> unblocks(Log* log, weft::Event* unblock) {
+  log->print("B started");
+  unblock->set();
+  co_return;
+}
+
+Task<void> group_owner(Log* log, JoinHandle<void>* const* owner) {
+  weft::Event unblock;
+  std::atomic<bool> waiting{false};
+  try {
+    co_await weft::task_group([&](weft::TaskGroup& g) -> Task<void> {
+      g.spawn(waits_to_be_unblocked(log, &unblock, &waiting));
+      while (!waiting.load()) co_await weft::this_task::yield();
+      g.spawn(unblocks(log, &unblock));  // not started yet: the only worker runs this body
+      (*owner)->cancel();                // the group is cancelled
+      co_await weft::this_task::yield();
+    });
+  } catch (const CancelledError&) {
+    log->print("group cancelled");
+    throw;
+  }
+}
+
+Task<bool> seed001_group_main(Log* log) {
+  JoinHandle<void>* owner_handle = nullptr;
+  JoinHandle<void> owner = weft::spawn(group_owner(log, &owner_handle));
+  owner_handle = &owner;  // before the owner first runs: the only worker runs main
+  try {
+    co_await owner;
+  } catch (const TaskCancelled&) {
+  }
+  co_return owner.cancelled();
+}
+
+TEST(Seeds, Seed001TaskGroupCancelledBeforeAChildStartsNoDeadlock) {
+  Log log;
+  SeedRuntime s(/*workers=*/1);
+  bool cancelled = s.rt.block_on(seed001_group_main(&log));
+  EXPECT_EQ(log.lines(), (Lines{"A waits", "A cancelled", "group cancelled"}));
+  EXPECT_TRUE(cancelled);
+  EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(0));
 }
 
 // ---- seed 002 ---------------------------------------------------------------------------
@@ -478,6 +754,7 @@ Task<void> another_coroutine() { co_await weft::sleep_for(5s); }
 
 struct Seed002Status {
   bool cancel_returned = false;
+  bool done_at_once = true;
   bool done = false;
   bool cancelled = false;
   std::string exception;
@@ -489,6 +766,7 @@ Task<Seed002Status> seed002_detect_main(Log* log) {
   auto task = weft::spawn(another_coroutine());
   co_await weft::sleep_for(1s);  // the seed forgot the await; the intent is: let it run
   status.cancel_returned = task.cancel();
+  status.done_at_once = task.done();  // what the seed's `if task.done()` sees: False
   // The seed checks done() at once, which asyncio answers False until the loop has
   // run the task again; wait for the end first (asyncio.wait([task])).
   try {
@@ -513,17 +791,54 @@ Task<Seed002Status> seed002_detect_main(Log* log) {
   co_return status;
 }
 
+// One worker, like asyncio's loop: right after cancel() the task has not run again, so
+// done() is false (in asyncio too: the seed's check, written right after cancel(),
+// prints nothing there).
 TEST(Seeds, Seed002DoneAndCancelledAfterCancel) {
   Log log;
-  SeedRuntime s;
+  SeedRuntime s(/*workers=*/1);
   Seed002Status status = s.rt.block_on(seed002_detect_main(&log));
   EXPECT_EQ(log.lines(), (Lines{"Task was successfully cancelled."}));
   EXPECT_TRUE(status.cancel_returned);
+  EXPECT_FALSE(status.done_at_once);
   EXPECT_TRUE(status.done);
   EXPECT_TRUE(status.cancelled);
   EXPECT_EQ(status.exception, "TaskCancelled");
   EXPECT_EQ(status.result, "TaskCancelled");
   EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(1s));
+}
+
+// "When a task is cancelled, the coroutine it is running will be stopped at the next
+// await expression": code up to the next co_await still runs; that co_await throws.
+// The task cancels itself (this_task::cancel()), so that the request certainly arrives
+// while it runs.
+Task<void> stops_at_next_await(Log* log) {
+  weft::this_task::cancel();
+  log->print("still running after cancel()");
+  try {
+    co_await weft::sleep_for(1s);
+    log->print("not reached");
+  } catch (const CancelledError&) {
+    log->print("stopped at the next await");
+    throw;
+  }
+}
+
+Task<void> seed002_next_await_main(Log* log) {
+  auto task = weft::spawn(stops_at_next_await(log));
+  try {
+    co_await task;
+  } catch (const TaskCancelled&) {
+    log->print("Task was cancelled!");
+  }
+}
+
+TEST(Seeds, Seed002ACancelledCoroutineStopsAtItsNextAwait) {
+  Log log;
+  SeedRuntime s;
+  s.rt.block_on(seed002_next_await_main(&log));
+  EXPECT_EQ(log.lines(), (Lines{"still running after cancel()", "stopped at the next await", "Task was cancelled!"}));
+  EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(0));
 }
 
 // ---- seed 003 ---------------------------------------------------------------------------
