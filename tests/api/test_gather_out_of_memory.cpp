@@ -42,12 +42,15 @@
 
 #include <weft/weft.hpp>
 
+#include "cleanup_token.hpp"
 #include "failing_operator_new.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using weft::Task;
+using weft::test::CleanupToken;
+using weft::test::spin_until;
 
 constexpr auto kDeadline = 60s;
 constexpr int kMaxChildren = 5;
@@ -60,28 +63,6 @@ struct Shared {
   std::array<std::atomic<int>, kMaxChildren> cleaned{};  // frames cleaned up, per child
 };
 
-// Counts its frame's cleanup: owned by one frame at a time (a move takes it over).
-class Token {
- public:
-  explicit Token(std::atomic<int>* counter) : counter_(counter) {}
-  Token(Token&& other) noexcept : counter_(std::exchange(other.counter_, nullptr)) {}
-  Token& operator=(Token&&) = delete;
-  ~Token() {
-    if (counter_ != nullptr) counter_->fetch_add(1, std::memory_order_relaxed);
-  }
-
- private:
-  std::atomic<int>* counter_;
-};
-
-void spin_until(const std::atomic<bool>& flag, const char* what) {
-  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (!flag.load(std::memory_order_acquire)) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(std::string("timeout: ") + what);
-    std::this_thread::yield();
-  }
-}
-
 // Runs on the worker that will steal: its k-th allocation from now on fails.
 Task<void> arm_this_worker(int k, std::atomic<bool>* armed) {
   weft::test::fail_allocation_in = k;
@@ -90,7 +71,7 @@ Task<void> arm_this_worker(int k, std::atomic<bool>* armed) {
 }
 
 // Child 0, run inline by the gathering task.
-Task<int> inline_child(Shared* shared, Token) {
+Task<int> inline_child(Shared* shared, CleanupToken) {
   shared->bodies[0].fetch_add(1);
   const auto deadline = std::chrono::steady_clock::now() + kDeadline;
   while (!shared->stolen_ran.load(std::memory_order_acquire)) {
@@ -103,13 +84,13 @@ Task<int> inline_child(Shared* shared, Token) {
   co_return 0;
 }
 
-Task<int> middle_child(Shared* shared, int index, Token) {
+Task<int> middle_child(Shared* shared, int index, CleanupToken) {
   shared->bodies[index].fetch_add(1);
   co_return index;
 }
 
 // The last child: on top of the deque, the one the thief takes.
-Task<int> stolen_child(Shared* shared, int index, Token) {
+Task<int> stolen_child(Shared* shared, int index, CleanupToken) {
   weft::test::fail_allocation_in = 0;  // the start succeeded: nothing more fails here
   shared->bodies[index].fetch_add(1);
   shared->stolen_ran.store(true, std::memory_order_release);
@@ -127,9 +108,9 @@ struct Attempt {
 
 std::vector<Task<int>> children_of(Shared& shared, int count) {
   std::vector<Task<int>> children;
-  children.push_back(inline_child(&shared, Token(&shared.cleaned[0])));
-  for (int i = 1; i + 1 < count; ++i) children.push_back(middle_child(&shared, i, Token(&shared.cleaned[i])));
-  children.push_back(stolen_child(&shared, count - 1, Token(&shared.cleaned[count - 1])));
+  children.push_back(inline_child(&shared, CleanupToken(&shared.cleaned[0])));
+  for (int i = 1; i + 1 < count; ++i) children.push_back(middle_child(&shared, i, CleanupToken(&shared.cleaned[i])));
+  children.push_back(stolen_child(&shared, count - 1, CleanupToken(&shared.cleaned[count - 1])));
   return children;
 }
 
@@ -137,13 +118,13 @@ std::vector<Task<int>> children_of(Shared& shared, int count) {
 Task<Attempt> attempt(int k, int count, bool as_tuple, Shared* shared) {
   auto arming = weft::spawn(arm_this_worker(k, &shared->armed));
   // No suspension from here to the gather: this worker stays ours.
-  spin_until(shared->armed, "the arming task never ran");
+  spin_until(shared->armed, "the arming task never ran", kDeadline);
   Attempt result;
   try {
     if (as_tuple) {
-      auto values = co_await weft::gather(inline_child(shared, Token(&shared->cleaned[0])),
-                                          middle_child(shared, 1, Token(&shared->cleaned[1])),
-                                          stolen_child(shared, 2, Token(&shared->cleaned[2])));
+      auto values = co_await weft::gather(inline_child(shared, CleanupToken(&shared->cleaned[0])),
+                                          middle_child(shared, 1, CleanupToken(&shared->cleaned[1])),
+                                          stolen_child(shared, 2, CleanupToken(&shared->cleaned[2])));
       result.values_right = values == std::tuple(0, 1, 2);
     } else {
       std::vector<int> values = co_await weft::gather(children_of(*shared, count));

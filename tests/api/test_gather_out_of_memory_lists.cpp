@@ -42,12 +42,15 @@
 
 #include <weft/weft.hpp>
 
+#include "cleanup_token.hpp"
 #include "failing_operator_new.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using weft::Task;
+using weft::test::CleanupToken;
+using weft::test::spin_until;
 
 constexpr auto kDeadline = 60s;
 
@@ -68,31 +71,10 @@ struct Shared {
   std::string failure;  // a timeout in the stop callback (no exception may leave it)
 };
 
-void spin_until(const std::atomic<bool>& flag, const char* what) {
-  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (!flag.load(std::memory_order_acquire)) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(std::string("timeout: ") + what);
-    std::this_thread::yield();
-  }
-}
-
-class Token {
- public:
-  explicit Token(std::atomic<int>* counter) : counter_(counter) {}
-  Token(Token&& other) noexcept : counter_(std::exchange(other.counter_, nullptr)) {}
-  Token& operator=(Token&&) = delete;
-  ~Token() {
-    if (counter_ != nullptr) counter_->fetch_add(1, std::memory_order_relaxed);
-  }
-
- private:
-  std::atomic<int>* counter_;
-};
-
 // Keeps its worker busy until released, then fails the worker's next allocation.
 Task<void> holder(std::atomic<bool>* running, std::atomic<bool>* release) {
   running->store(true, std::memory_order_release);
-  spin_until(*release, "holder never released");
+  spin_until(*release, "holder never released", kDeadline);
   weft::test::fail_allocation_in = 1;
   co_return;
 }
@@ -100,7 +82,7 @@ Task<void> holder(std::atomic<bool>* running, std::atomic<bool>* release) {
 // Run by W2 once its start of b failed; keeps W2 busy until S1 ran.
 Task<void> sentinel(Shared* shared) {
   shared->b_listed.store(true, std::memory_order_release);
-  spin_until(shared->marker_done, "S1 never ran");
+  spin_until(shared->marker_done, "S1 never ran", kDeadline);
   co_return;
 }
 
@@ -137,14 +119,14 @@ Task<void> x_task(Shared* shared) {
   // Outlives X: a stop_callback's destructor waits for a callback running elsewhere.
   shared->x_callback.emplace(weft::this_task::stop_token(), std::function<void()>([shared] { hold_the_marker(shared); }));
   shared->release_w1.store(true, std::memory_order_release);
-  spin_until(shared->in_callback, "the marker's request never reached X");
+  spin_until(shared->in_callback, "the marker's request never reached X", kDeadline);
   shared->release_w2.store(true, std::memory_order_release);
-  spin_until(shared->b_listed, "b was never listed");
-  if (!shared->hold_until_gatherer_waits) spin_until(shared->marker_done, "the marker never came back");
+  spin_until(shared->b_listed, "b was never listed", kDeadline);
+  if (!shared->hold_until_gatherer_waits) spin_until(shared->marker_done, "the marker never came back", kDeadline);
   co_return;
 }
 
-Task<int> inline_child(Shared* shared, Token) {
+Task<int> inline_child(Shared* shared, CleanupToken) {
   shared->bodies[0].fetch_add(1);
   shared->s_handle.emplace(weft::spawn(sentinel(shared)));
   shared->s1_handle.emplace(weft::spawn(sentinel1(shared)));
@@ -154,7 +136,7 @@ Task<int> inline_child(Shared* shared, Token) {
   throw std::runtime_error("the marker's request never reached the gathering task");
 }
 
-Task<int> stolen_child(Shared* shared, int index, Token) {
+Task<int> stolen_child(Shared* shared, int index, CleanupToken) {
   shared->bodies[index].fetch_add(1);
   co_return index;
 }
@@ -168,15 +150,15 @@ struct Result {
 Task<Result> attempt(Shared* shared) {
   shared->gatherer = weft::this_task::id();
   auto w1 = weft::spawn(holder(&shared->w1_running, &shared->release_w1));
-  spin_until(shared->w1_running, "holder 1 never ran");
+  spin_until(shared->w1_running, "holder 1 never ran", kDeadline);
   auto w2 = weft::spawn(holder(&shared->w2_running, &shared->release_w2));
-  spin_until(shared->w2_running, "holder 2 never ran");
+  spin_until(shared->w2_running, "holder 2 never ran", kDeadline);
   // No suspension from here to the gather: W0 stays ours; W1 and W2 are held.
   Result result;
   try {
-    (void)co_await weft::gather(inline_child(shared, Token(&shared->cleaned[0])),
-                                stolen_child(shared, 1, Token(&shared->cleaned[1])),
-                                stolen_child(shared, 2, Token(&shared->cleaned[2])));
+    (void)co_await weft::gather(inline_child(shared, CleanupToken(&shared->cleaned[0])),
+                                stolen_child(shared, 1, CleanupToken(&shared->cleaned[1])),
+                                stolen_child(shared, 2, CleanupToken(&shared->cleaned[2])));
   } catch (const std::bad_alloc&) {
     result.bad_alloc = true;
   } catch (const std::exception& error) {

@@ -31,18 +31,21 @@ const weft::TaskInfo* find(const std::vector<weft::TaskInfo>& tasks, std::string
   return nullptr;
 }
 
+// The calling task's spawn site as listed by tasks(): "file:line".
+Task<std::string> own_spawn_site(const weft::Runtime& rt) {
+  const std::vector<weft::TaskInfo> tasks = rt.tasks();
+  std::string site = "(not listed)";
+  for (const weft::TaskInfo& info : tasks)
+    if (info.id == weft::this_task::id()) site = std::string(info.spawned_file) + ":" + std::to_string(info.spawned_line);
+  co_return site;
+}
+
 // The spawn site is the line that called spawn, also when the call is the operand of a
 // co_await (the site is a defaulted argument of class type, which g++ 12 mis-passes
 // inside co_await for some types: docs/COMPILERS.md) and when options are given.
 TEST(Introspection, TheSpawnSiteIsTheCallersLine) {
   weft::Runtime rt({.workers = 1});
-  auto own_site = [&]() -> Task<std::string> {
-    const std::vector<weft::TaskInfo> tasks = rt.tasks();
-    std::string site = "(not listed)";
-    for (const weft::TaskInfo& info : tasks)
-      if (info.id == weft::this_task::id()) site = std::string(info.spawned_file) + ":" + std::to_string(info.spawned_line);
-    co_return site;
-  };
+  auto own_site = [&] { return own_spawn_site(rt); };
   auto parent = [&]() -> Task<std::vector<std::string>> {
     std::vector<std::string> sites;
     // Named: g++ 12 destroys a temporary SpawnOptions in a co_await operand twice
@@ -75,13 +78,7 @@ TEST(Introspection, TheSpawnSiteIsTheCallersLine) {
 TEST(Introspection, TasksSpawnedOnTheCallersBehalfNameTheCallersLine) {
   weft::ManualClock clock;  // never advanced: no timeout fires
   weft::Runtime rt({.workers = 1, .clock = &clock});
-  auto own_site = [&]() -> Task<std::string> {
-    const std::vector<weft::TaskInfo> tasks = rt.tasks();
-    std::string site = "(not listed)";
-    for (const weft::TaskInfo& info : tasks)
-      if (info.id == weft::this_task::id()) site = std::string(info.spawned_file) + ":" + std::to_string(info.spawned_line);
-    co_return site;
-  };
+  auto own_site = [&] { return own_spawn_site(rt); };
   auto parent = [&]() -> Task<std::vector<std::string>> {
     std::vector<std::string> sites;
     const unsigned first = __LINE__ + 1;
