@@ -156,7 +156,8 @@ class ForkJoin final : public ForkParent {
     return children_[0].frame;
   }
 
-  std::coroutine_handle<> child_ended(PromiseBase& child) noexcept override {
+  // From the child's final suspension (fork_child_ended): what its worker runs next.
+  std::coroutine_handle<> child_ended(PromiseBase& child) noexcept {
     if (child.failed()) child_failed(index_of(child));
     // A helper's body ended: its completion link does the counting.
     if (child.task_ != &owner_) return std::noop_coroutine();

@@ -188,14 +188,25 @@ class ForeignAwaiter {
 class PromiseBase;
 
 // Where a coroutine that is neither spawned nor awaited inline goes when it ends: a
-// child of a fork-join (gather). `child_ended` returns what the worker runs next.
-class ForkParent {
- public:
-  virtual std::coroutine_handle<> child_ended(PromiseBase& child) noexcept = 0;
-
+// child of a fork-join (gather). The only kind is ForkJoin (fork_join.hpp, included at
+// the end of this header), whose `child_ended` returns what the worker runs next; the
+// final suspension calls it directly (fork_child_ended), not through a virtual call:
+// two of them per gather, on fork-join's hot path.
+class ForkJoin;
+class alignas(8) ForkParent {
  protected:
+  ForkParent() = default;
   ~ForkParent() = default;
 };
+
+// A fork-join child's end. `Join` is ForkJoin, named through a template parameter so
+// that it needs to be complete only where this is instantiated (fork_join.hpp includes
+// this header and is included at its end: every translation unit that instantiates a
+// promise's final suspension has ForkJoin by then).
+template <class Join = ForkJoin>
+std::coroutine_handle<> fork_child_ended(ForkParent* parent, PromiseBase& child) noexcept {
+  return static_cast<Join*>(parent)->child_ended(child);
+}
 
 // Whether `failure` is a CancelledError (any derived type), and its message.
 bool is_cancellation(const std::exception_ptr& failure, std::string& message);
@@ -261,7 +272,7 @@ class PromiseBase {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
       PromiseBase& promise = self.promise();
       const std::uintptr_t on_end = promise.on_end_;
-      if ((on_end & kForkParentBit) != 0) return promise.fork_parent()->child_ended(promise);
+      if ((on_end & kForkParentBit) != 0) return fork_child_ended(promise.fork_parent(), promise);
       if (on_end != 0) return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(on_end));
       publish_root_outcome(*promise.task_, promise.failure_);
       return std::noop_coroutine();
@@ -385,3 +396,6 @@ class TaskAwaiter {
 };
 
 }  // namespace weft::detail
+
+// ForkJoin, for fork_child_ended (see ForkParent).
+#include <weft/detail/fork_join.hpp>
