@@ -110,6 +110,20 @@ void RuntimeCore::hand_on_deputy() noexcept {
   if (auto sleeper = idle.any_sleeper_except(timers.role_holder())) worker(*sleeper).parker_.unpark();
 }
 
+void RuntimeCore::hand_on_driver() noexcept {
+  // A ManualClock moves only by advance(), which unparks every worker: no timeout to
+  // hand on (nor a deputy).
+  if (manual_clock != nullptr || !timers.pending()) return;
+  // Backed up by an armed deputy: nothing to do (the common case; with two workers the
+  // other one, if parked, is normally the deputy). The look takes the timer mutex, which
+  // orders it with the deputy's disarm: a deputy that disarms after our look sees the
+  // role we released before it (release_role, then the mutex) when it hands on, fires
+  // or parks again. No deputy: ensure_timer_driver wakes the oldest sleeper if the role
+  // is still free, ordered against a worker that parks now as in wake_a_sleeper_to_drive.
+  if (timers.deputy_holder() >= 0) return;
+  ensure_timer_driver();
+}
+
 void RuntimeCore::schedule(TaskHeader& task, bool fresh) {
   Worker* self = current_worker();
   if (self != nullptr && &self->runtime_ == this) {

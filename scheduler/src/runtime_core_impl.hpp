@@ -74,6 +74,9 @@ class RuntimeCore final : public ClockListener {
   // A deputy was notified (and has disarmed): if timers are pending, unparks the oldest
   // sleeper other than the driver, which parks again as the deputy (or the driver).
   void hand_on_deputy() noexcept;
+  // The driver was notified (and has released the role): if timers are pending and no
+  // deputy is armed, unparks the oldest sleeper, which parks again as the driver.
+  void hand_on_driver() noexcept;
   // With a ManualClock in auto-advance mode: may the idle runtime jump the clock?
   bool auto_advancing() const noexcept { return manual_clock != nullptr && manual_clock->auto_advance(); }
 
@@ -132,8 +135,9 @@ class Worker {
   void run_task(TaskHeader& task);
   void park();
   // Parked: sleep until notified, a timer deadline (as the driver or the deputy), or a
-  // clock change. True if it slept as the deputy (timer_driver.hpp).
-  bool sleep_parked();
+  // clock change. Says which timer role it slept in (timer_driver.hpp).
+  enum class SleptAs { Plain, Driver, Deputy };
+  SleptAs sleep_parked();
 
   TaskHeader* lifo_ = nullptr;
   unsigned lifo_runs_ = 0;

@@ -60,13 +60,38 @@
 //     notified, while timers are pending, hands its role on (hand_on_deputy): it
 //     unparks the oldest sleeper other than the driver, which, not notified, parks
 //     again as the deputy (or as the driver, if that has left too). That futex wake
-//     is on the path of a notified deputy only, never of a notified driver; with two
-//     workers the other sleeper, if any, is normally the driver: nothing is woken. The
-//     deputy has disarmed before it looks, so the idle lock orders the hand-off
-//     against a worker that parks at that moment, as above: either the hand-off sees
-//     it on the sleeper list, or its arm_deputy finds the place free. (Before this,
+//     is on the path of a notified deputy only, never of a notified driver that a
+//     deputy backs up (next paragraph); with two workers the other sleeper, if any, is
+//     normally the driver: nothing is woken. The deputy has disarmed before it looks,
+//     so the idle lock orders the hand-off against a worker that parks at that
+//     moment, as above: either the hand-off sees it on the sleeper list, or its
+//     arm_deputy finds the place free. (Before this,
 //     the timer then waited for one of the computations to end:
 //     tests/scheduler/test_timer_driver_many_workers_concurrent.cpp.)
+//   * The deputy's place can be empty while the driver sleeps: the deputy fired a timer
+//     itself because the still-parked driver was a grace late (ensure_timer_driver
+//     finds the role held and wakes nobody), or it is between a wake-up and its next
+//     arm_deputy. A notify that takes the driver then, while another sleeper has no
+//     timeout, left the pending timers to wait for a computation to end. Hence a
+//     driver that leaves park because it was notified, while timers are pending, looks
+//     at the deputy's place (under the mutex) and, if it is empty, hands the role on
+//     (hand_on_driver, through ensure_timer_driver): the oldest sleeper, not notified,
+//     parks again and takes the free role. An armed deputy needs nothing: it wakes a
+//     grace late and becomes the driver, as above. So the futex wake comes only when
+//     no deputy is armed: with two workers, the other one is then busy (its place
+//     empty because it fired a timer and runs what it woke, or it has not parked since
+//     the timers came) and off the sleeper list, so nothing is woken; if it has
+//     parked, it found the driver's role held and armed as the deputy, short of the
+//     moments between a deputy's wake-up and its next arm (it is awake then: the
+//     unpark only leaves it a token, no futex call). The cost on the common path
+//     is the look at the deputy's place: the timer mutex, on a notified driver's
+//     wake-up while timers are pending only. The mutex orders the look with the
+//     deputy's disarm (under it too): a deputy that disarms after the look sees the
+//     role released (release_role came before the mutex) when it hands on, fires or
+//     parks again; one that disarmed before leaves the place empty for the look. The
+//     idle lock orders the hand-off against a worker that parks at that moment, as
+//     above. (tests/scheduler/test_timer_driver_many_workers_concurrent.cpp, the late
+//     driver; before this, the timer waited for the computations to end.)
 //   * A deputy that wakes to find a timer due fires it, as any parked worker would; it
 //     may have beaten a driver that was about to. The deputy is an idle worker, so this
 //     costs no computation a wake-up.
@@ -133,7 +158,7 @@ class TimerDriver {
   // until which it parks (the earliest deadline plus the grace).
   std::optional<Clock::time_point> arm_deputy(unsigned worker);
   void disarm_deputy(unsigned worker);
-  // The deputy's worker, -1 if none (for tests).
+  // The deputy's worker, -1 if none (RuntimeCore::hand_on_driver; tests).
   int deputy_holder() {
     std::lock_guard guard(mutex_);
     return deputy_;

@@ -148,28 +148,32 @@ void Worker::park() {
       runtime_.ensure_timer_driver();
       return;
     }
-    const bool was_deputy = sleep_parked();
+    const SleptAs slept_as = sleep_parked();
     if (runtime_.idle.was_notified(index_)) {
       searching_ = true;  // the notifier counted us as searching
       // A deputy taken for new work hands its role on to another sleeper, if timers are
       // pending: else, if the driver is taken too, nobody parked has a timeout
-      // (timer_driver.hpp). It has disarmed already (in sleep_parked).
-      if (was_deputy) runtime_.hand_on_deputy();
+      // (timer_driver.hpp). It has disarmed already (in sleep_parked). A driver taken
+      // for new work hands the role on only if no deputy is armed to back the timers up
+      // (it has released the role already, in sleep_parked): the common case, a deputy
+      // armed, wakes nobody.
+      if (slept_as == SleptAs::Deputy) runtime_.hand_on_deputy();
+      if (slept_as == SleptAs::Driver) runtime_.hand_on_driver();
       return;
     }
   }
 }
 
-bool Worker::sleep_parked() {
+Worker::SleptAs Worker::sleep_parked() {
   TimerDriver& timers = runtime_.timers;
   if (!timers.pending()) {
     // Auto-advance: no timer of ours, but another runtime on the clock may have been
     // refused a jump while we were busy; now that we are idle, time may move for it.
     if (runtime_.auto_advancing() && runtime_.idle.all_parked() && !runtime_.any_work_visible() &&
         runtime_.manual_clock->try_auto_advance())
-      return false;
+      return SleptAs::Plain;
     parker_.park();
-    return false;
+    return SleptAs::Plain;
   }
   if (!timers.try_take_role(index_)) {
     // The driver is another worker; back it up as the deputy (timer_driver.hpp) in case
@@ -179,11 +183,11 @@ bool Worker::sleep_parked() {
     if (runtime_.manual_clock == nullptr) until = timers.arm_deputy(index_);
     if (!until) {
       parker_.park();
-      return false;
+      return SleptAs::Plain;
     }
     parker_.park_until(*until);
     timers.disarm_deputy(index_);
-    return true;
+    return SleptAs::Deputy;
   }
   // The driver: sleep until the earliest deadline (taken after the role: an insert that
   // lowered it before we took the role had nobody to wake).
@@ -209,7 +213,7 @@ bool Worker::sleep_parked() {
     parker_.park();  // the pending timers were all cancelled
   }
   timers.release_role();
-  return false;
+  return SleptAs::Driver;
 }
 
 void Worker::push_local(TaskHeader& task) {

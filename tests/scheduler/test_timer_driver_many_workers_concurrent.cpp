@@ -55,7 +55,9 @@ constexpr int kRounds = 3;
 constexpr int kTries = 10;  // per round, for rounds whose set-up outlasted kSleep
 
 // The steady clock, except that a worker whose bit is set in `held_` waits inside now()
-// until the test clears it.
+// until the test clears it, and that the test can move it ahead of the steady clock
+// (jump): the workers park until steady time points, so a parked driver then wakes
+// late by the jump, as one that the system scheduler runs late would.
 class HoldingClock final : public weft::Clock {
  public:
   time_point now() const override {
@@ -64,15 +66,20 @@ class HoldingClock final : public weft::Clock {
       // the worker go (nothing the worker reads) is ordered before its return.
       while (((held_.load(std::memory_order_acquire) >> self->index_) & 1u) != 0) std::this_thread::yield();
     }
-    return Steady::now();
+    // Relaxed: the test jumps before it unparks the worker that is to see the jump
+    // (a release exchange on its Parker that the worker acquires), which orders it.
+    return Steady::now() + std::chrono::nanoseconds(ahead_ns_.load(std::memory_order_relaxed));
   }
   // Relaxed: set before the test releases the worker's holder task (a release store
   // the worker acquires), which orders it before any now() the worker then calls.
   void hold(unsigned worker) { held_.fetch_or(1u << worker, std::memory_order_relaxed); }
   void let_go() { held_.store(0, std::memory_order_release); }
+  // Relaxed: see now().
+  void jump(std::chrono::nanoseconds by) { ahead_ns_.fetch_add(by.count(), std::memory_order_relaxed); }
 
  private:
   std::atomic<std::uint32_t> held_{0};
+  std::atomic<std::int64_t> ahead_ns_{0};
 };
 
 // White-box: the worker's Parker word (core/src/parker.cpp) is PARKED (all ones) once
@@ -230,5 +237,165 @@ void run_rounds(unsigned workers) {
 TEST(TimerDriverManyWorkers, ThreeWorkersATimerFiresWhileTheDriverAndTheDeputyCompute) { run_rounds(3); }
 
 TEST(TimerDriverManyWorkers, FourWorkersATimerFiresWhileTheDriverAndTheDeputyCompute) { run_rounds(4); }
+
+// ---- A driver taken for new work while no deputy is armed ------------------------
+//
+// The deputy that fires a timer itself, because the driver (still parked, still holding
+// the role) is more than a grace late, leaves its place empty: it runs what it woke, and
+// ensure_timer_driver finds the driver's role held. If a notify then takes the driver,
+// the only sleeper left is one without a timeout, and a timer still pending waits for a
+// computation to end, unless the notified driver hands the role on.
+//
+// The case, with 3 workers: X idle, S1's worker D, S2's worker Z.
+//   1. Three holder tasks spin, one per worker. X's is released first: X parks with no
+//      timer pending, so without a timeout.
+//   2. S1 sleeps kFirst: its insert finds no driver and unparks X, which the test's clock
+//      holds in its first look at the timers; D parks and takes the driver role. S2
+//      sleeps kSecond (later: its insert wakes nobody); Z parks as the deputy (backing up
+//      S1's deadline). X, let go, finds both places taken and parks without a timeout.
+//   3. The driver is made late: the clock jumps kFirst ahead of the steady clock the
+//      workers park on, so S1's timer is due while D sleeps on. Z is unparked, as its
+//      own wake-up a grace after S1's deadline would: it fires S1's timer, and S1,
+//      running on Z, computes until S2 has woken.
+//   4. A computation is spawned: the notify takes the newest sleeper, D, which computes
+//      until S2 has woken too.
+// S2's timer must fire while both compute. Before a notified driver handed its role on,
+// nothing fired it (X sleeps without a timeout, D and Z never look at the timers): the
+// round failed, every time, after kGiveUp. As above, each step waits for a state of the
+// runtime, not for time; a round whose set-up outlasted the margins is retried.
+
+constexpr auto kFirst = 200ms;
+constexpr auto kSecond = 3 * kFirst;  // due about kSecond - kFirst after S1 slept, once the clock has jumped
+
+Round run_late_driver_round(std::string& why) {
+  constexpr unsigned n = 3;
+  HoldingClock clock;  // outlives the runtime
+  weft::Runtime rt({.workers = n, .clock = &clock});
+  // As in run_round: written by the holders before `started` (release), read after it.
+  std::atomic<wd::RuntimeCore*> core_ptr{nullptr};
+  std::atomic<unsigned> worker_of[n];
+  std::atomic<bool> go[n];  // release by the test, acquire by the holder spinning on it
+  for (unsigned i = 0; i < n; ++i) go[i].store(false, std::memory_order_relaxed);
+  std::atomic<unsigned> started{0};
+  // The worker S1 woke on (release by S1 before it computes; acquire by the test).
+  std::atomic<int> s1_woke_on{-1};
+  std::atomic<bool> s2_woke{false};  // set by S2 once it has woken (release; the spinners acquire)
+  constexpr unsigned idle = 0, first = 1, second = 2;  // holder slots
+
+  auto holder = [&](unsigned slot) -> Task<bool> {
+    wd::Worker& self = *wd::current_worker();
+    core_ptr.store(&self.runtime_, std::memory_order_relaxed);
+    worker_of[slot].store(self.index_, std::memory_order_relaxed);
+    started.fetch_add(1, std::memory_order_release);  // Release: the two stores above
+    if (!spin_until(go[slot])) co_return false;
+    if (slot == first) {
+      co_await weft::sleep_for(kFirst);
+      s1_woke_on.store(static_cast<int>(wd::current_worker()->index_), std::memory_order_release);
+      co_return spin_until(s2_woke);  // S1 computes until S2 has woken
+    }
+    if (slot == second) {
+      co_await weft::sleep_for(kSecond);
+      s2_woke.store(true, std::memory_order_release);  // Release: pairs with the spinners
+    }
+    co_return true;
+  };
+  std::atomic<unsigned> computed{0};  // release by the computation, acquire by the test
+  std::atomic<bool> s2_woke_before_compute{false};  // Relaxed: read after the joins
+  auto compute = [&]() -> Task<bool> {
+    if (s2_woke.load(std::memory_order_acquire)) s2_woke_before_compute.store(true, std::memory_order_relaxed);
+    const bool in_time = spin_until(s2_woke);
+    computed.fetch_add(1, std::memory_order_release);
+    co_return in_time;
+  };
+  std::vector<weft::JoinHandle<bool>> handles;
+  auto join_all = [&] {
+    auto joiner = [&]() -> Task<bool> {
+      bool all = true;
+      for (auto& handle : handles) all = (co_await handle) && all;
+      co_return all;
+    };
+    return rt.block_on(joiner());
+  };
+  auto release_all = [&] {
+    for (unsigned i = 0; i < n; ++i) go[i].store(true, std::memory_order_release);
+  };
+  auto give_up = [&](const char* what) {
+    why = what;
+    clock.let_go();
+    release_all();
+    join_all();
+    return Round::Failed;
+  };
+
+  // 1. One holder per worker; X parks without a timeout.
+  for (unsigned i = 0; i < n; ++i) handles.push_back(rt.spawn(holder(i)));
+  if (!weft::test::eventually([&] { return started.load(std::memory_order_acquire) == n; }, kGiveUp))
+    return give_up("the holders did not all start");
+  wd::RuntimeCore& core = *core_ptr.load(std::memory_order_relaxed);  // ordered by `started`
+  auto index = [&](unsigned slot) { return worker_of[slot].load(std::memory_order_relaxed); };
+  wd::Worker& x = core.worker(index(idle));
+  wd::Worker& d = core.worker(index(first));
+  wd::Worker& z = core.worker(index(second));
+  clock.hold(index(idle));
+  go[idle].store(true, std::memory_order_release);
+  if (!weft::test::eventually([&] { return unparked(core) == 2 && announced_sleep(x); }, kGiveUp))
+    return give_up("X did not park");
+
+  // 2. D the driver, Z the deputy, X parked without a timeout.
+  const auto s1_slept_at = Steady::now();
+  go[first].store(true, std::memory_order_release);
+  bool ok = weft::test::eventually([&] { return core.timers.role_holder() == static_cast<int>(d.index_); }, kGiveUp);
+  go[second].store(true, std::memory_order_release);
+  ok = ok && weft::test::eventually([&] {
+         return core.timers.deputy_holder() == static_cast<int>(z.index_) && announced_sleep(z);
+       }, kGiveUp);
+  clock.let_go();
+  ok = ok && weft::test::eventually([&] { return unparked(core) == 0 && announced_sleep(x); }, kGiveUp);
+  ok = ok && core.timers.role_holder() == static_cast<int>(d.index_) &&
+       core.timers.deputy_holder() == static_cast<int>(z.index_);
+  if (!ok) return give_up("the driver and the deputy were not set up");
+  auto too_slow = [&] {
+    release_all();
+    join_all();
+    return Round::TooSlow;
+  };
+  if (Steady::now() - s1_slept_at > kFirst / 2) return too_slow();
+
+  // 3. The driver late: the deputy fires S1's timer and S1 computes on Z.
+  clock.jump(kFirst + 10ms);  // past S1's deadline by more than a tick
+  z.parker_.unpark();
+  if (!weft::test::eventually([&] { return s1_woke_on.load(std::memory_order_acquire) >= 0; }, kGiveUp))
+    return give_up("the deputy did not fire S1's timer");
+  // D must still sleep as the driver (its own deadline, kFirst after S1 slept, not passed
+  // yet), with no deputy armed, and S2's timer not yet due.
+  if (s1_woke_on.load(std::memory_order_acquire) != static_cast<int>(z.index_) ||
+      core.timers.role_holder() != static_cast<int>(d.index_) || !announced_sleep(d) ||
+      core.timers.deputy_holder() != -1 || s2_woke.load(std::memory_order_acquire) ||
+      Steady::now() - s1_slept_at > kFirst / 2)
+    return too_slow();
+
+  // 4. A computation: the notify takes D.
+  handles.push_back(rt.spawn(compute()));
+  // Waits outside the runtime (block_on's task would wake X, which would then drive the
+  // timer anyway).
+  (void)weft::test::eventually([&] { return computed.load(std::memory_order_acquire) == 1; }, 2 * kGiveUp);
+  const bool in_time = join_all();
+  if (s2_woke_before_compute.load(std::memory_order_relaxed)) return Round::TooSlow;
+  if (!in_time) {
+    why = "S2's timer waited for the computations to end";
+    return Round::Failed;
+  }
+  return Round::Passed;
+}
+
+TEST(TimerDriverManyWorkers, ATimerFiresWhileADriverTakenForNewWorkComputesWithNoDeputy) {
+  for (int round = 0; round < kRounds; ++round) {
+    Round outcome = Round::TooSlow;
+    std::string why;
+    for (int attempt = 0; attempt < kTries && outcome == Round::TooSlow; ++attempt) outcome = run_late_driver_round(why);
+    if (outcome == Round::TooSlow) GTEST_SKIP() << "every set-up outlasted its margin (" << kTries << " tries)";
+    ASSERT_TRUE(outcome == Round::Passed) << "round " << round << ": " << why;
+  }
+}
 
 }  // namespace
