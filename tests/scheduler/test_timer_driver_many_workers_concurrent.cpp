@@ -35,6 +35,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include <weft/weft.hpp>
 
@@ -106,6 +107,50 @@ bool spin_until(const std::atomic<bool>& flag) {
 
 enum class Round { Passed, Failed, TooSlow };
 
+// Joins every handle from the test's thread: true if every task returned true. Only once
+// nothing spawned can change the outcome (block_on's task wakes workers).
+bool join_all(weft::Runtime& rt, std::vector<weft::JoinHandle<bool>>& handles) {
+  auto joiner = [&]() -> Task<bool> {
+    bool all = true;
+    for (auto& handle : handles) all = (co_await handle) && all;
+    co_return all;
+  };
+  return rt.block_on(joiner());
+}
+
+// The computing tasks of a round: each spins until the sleeper under test has woken
+// (`woke`), which it must do while they compute.
+struct Computations {
+  explicit Computations(const std::atomic<bool>& sleeper_woke) : woke(sleeper_woke) {}
+  Task<bool> compute() {
+    if (woke.load(std::memory_order_acquire)) woke_before_compute.store(true, std::memory_order_relaxed);
+    const bool in_time = spin_until(woke);
+    computed.fetch_add(1, std::memory_order_release);
+    co_return in_time;
+  }
+  // Waits outside the runtime for `count` computations to end (block_on's task would
+  // wake an idle worker, which would then drive the timer anyway).
+  void wait_for(unsigned count) const {
+    (void)weft::test::eventually([&] { return computed.load(std::memory_order_acquire) == count; }, 2 * kGiveUp);
+  }
+  const std::atomic<bool>& woke;
+  std::atomic<unsigned> computed{0};  // release by each computation, acquire by the test
+  // Relaxed: read after the joins, which order it.
+  std::atomic<bool> woke_before_compute{false};
+};
+
+// kRounds rounds, each retried while its set-up was too slow to prove anything.
+template <class RunRound>
+void run_rounds(RunRound run_round, const std::string& what) {
+  for (int round = 0; round < kRounds; ++round) {
+    Round outcome = Round::TooSlow;
+    std::string why;
+    for (int attempt = 0; attempt < kTries && outcome == Round::TooSlow; ++attempt) outcome = run_round(why);
+    if (outcome == Round::TooSlow) GTEST_SKIP() << "every set-up outlasted its margin (" << kTries << " tries)";
+    ASSERT_TRUE(outcome == Round::Passed) << what << ", round " << round << ": " << why;
+  }
+}
+
 // One round with `n` workers; `why` says what failed.
 Round run_round(unsigned n, std::string& why) {
   HoldingClock clock;  // outlives the runtime
@@ -134,25 +179,9 @@ Round run_round(unsigned n, std::string& why) {
     }
     co_return true;
   };
-  std::atomic<unsigned> computed{0};  // release by each computation, acquire by the test
-  // Relaxed: read after the joins, which order it.
-  std::atomic<bool> s_woke_before_compute{false};
-  auto compute = [&]() -> Task<bool> {
-    if (s_woke.load(std::memory_order_acquire)) s_woke_before_compute.store(true, std::memory_order_relaxed);
-    const bool in_time = spin_until(s_woke);
-    computed.fetch_add(1, std::memory_order_release);
-    co_return in_time;
-  };
+  Computations computations(s_woke);
   std::vector<weft::JoinHandle<bool>> handles;
-  auto join_all = [&] {
-    // The test's thread joins only once nothing it spawns can change the outcome.
-    auto joiner = [&]() -> Task<bool> {
-      bool all = true;
-      for (auto& handle : handles) all = (co_await handle) && all;
-      co_return all;
-    };
-    return rt.block_on(joiner());
-  };
+  auto join_all = [&] { return ::join_all(rt, handles); };
   auto release_all = [&] {
     for (unsigned i = 0; i < n; ++i) go[i].store(true, std::memory_order_release);
     // block_on's task then wakes workers, and S's timer fires eventually.
@@ -210,13 +239,11 @@ Round run_round(unsigned n, std::string& why) {
   }
 
   // 3. Two computations: the notifies take the deputy and the driver.
-  handles.push_back(rt.spawn(compute()));
-  handles.push_back(rt.spawn(compute()));
-  // Waits outside the runtime (block_on's task would wake the idle worker, which would
-  // then drive the timer anyway).
-  (void)weft::test::eventually([&] { return computed.load(std::memory_order_acquire) == 2; }, 2 * kGiveUp);
+  handles.push_back(rt.spawn(computations.compute()));
+  handles.push_back(rt.spawn(computations.compute()));
+  computations.wait_for(2);
   const bool in_time = join_all();
-  if (s_woke_before_compute.load(std::memory_order_relaxed)) return Round::TooSlow;
+  if (computations.woke_before_compute.load(std::memory_order_relaxed)) return Round::TooSlow;
   if (!in_time) {
     why = "S's timer waited for the computations to end";
     return Round::Failed;
@@ -224,19 +251,13 @@ Round run_round(unsigned n, std::string& why) {
   return Round::Passed;
 }
 
-void run_rounds(unsigned workers) {
-  for (int round = 0; round < kRounds; ++round) {
-    Round outcome = Round::TooSlow;
-    std::string why;
-    for (int attempt = 0; attempt < kTries && outcome == Round::TooSlow; ++attempt) outcome = run_round(workers, why);
-    if (outcome == Round::TooSlow) GTEST_SKIP() << "every set-up outlasted the sleep (" << kTries << " tries)";
-    ASSERT_TRUE(outcome == Round::Passed) << workers << " workers, round " << round << ": " << why;
-  }
+void run_rounds_with(unsigned workers) {
+  run_rounds([workers](std::string& why) { return run_round(workers, why); }, std::to_string(workers) + " workers");
 }
 
-TEST(TimerDriverManyWorkers, ThreeWorkersATimerFiresWhileTheDriverAndTheDeputyCompute) { run_rounds(3); }
+TEST(TimerDriverManyWorkers, ThreeWorkersATimerFiresWhileTheDriverAndTheDeputyCompute) { run_rounds_with(3); }
 
-TEST(TimerDriverManyWorkers, FourWorkersATimerFiresWhileTheDriverAndTheDeputyCompute) { run_rounds(4); }
+TEST(TimerDriverManyWorkers, FourWorkersATimerFiresWhileTheDriverAndTheDeputyCompute) { run_rounds_with(4); }
 
 // ---- A driver taken for new work while no deputy is armed ------------------------
 //
@@ -299,23 +320,9 @@ Round run_late_driver_round(std::string& why) {
     }
     co_return true;
   };
-  std::atomic<unsigned> computed{0};  // release by the computation, acquire by the test
-  std::atomic<bool> s2_woke_before_compute{false};  // Relaxed: read after the joins
-  auto compute = [&]() -> Task<bool> {
-    if (s2_woke.load(std::memory_order_acquire)) s2_woke_before_compute.store(true, std::memory_order_relaxed);
-    const bool in_time = spin_until(s2_woke);
-    computed.fetch_add(1, std::memory_order_release);
-    co_return in_time;
-  };
+  Computations computations(s2_woke);
   std::vector<weft::JoinHandle<bool>> handles;
-  auto join_all = [&] {
-    auto joiner = [&]() -> Task<bool> {
-      bool all = true;
-      for (auto& handle : handles) all = (co_await handle) && all;
-      co_return all;
-    };
-    return rt.block_on(joiner());
-  };
+  auto join_all = [&] { return ::join_all(rt, handles); };
   auto release_all = [&] {
     for (unsigned i = 0; i < n; ++i) go[i].store(true, std::memory_order_release);
   };
@@ -375,12 +382,10 @@ Round run_late_driver_round(std::string& why) {
     return too_slow();
 
   // 4. A computation: the notify takes D.
-  handles.push_back(rt.spawn(compute()));
-  // Waits outside the runtime (block_on's task would wake X, which would then drive the
-  // timer anyway).
-  (void)weft::test::eventually([&] { return computed.load(std::memory_order_acquire) == 1; }, 2 * kGiveUp);
+  handles.push_back(rt.spawn(computations.compute()));
+  computations.wait_for(1);
   const bool in_time = join_all();
-  if (s2_woke_before_compute.load(std::memory_order_relaxed)) return Round::TooSlow;
+  if (computations.woke_before_compute.load(std::memory_order_relaxed)) return Round::TooSlow;
   if (!in_time) {
     why = "S2's timer waited for the computations to end";
     return Round::Failed;
@@ -389,13 +394,7 @@ Round run_late_driver_round(std::string& why) {
 }
 
 TEST(TimerDriverManyWorkers, ATimerFiresWhileADriverTakenForNewWorkComputesWithNoDeputy) {
-  for (int round = 0; round < kRounds; ++round) {
-    Round outcome = Round::TooSlow;
-    std::string why;
-    for (int attempt = 0; attempt < kTries && outcome == Round::TooSlow; ++attempt) outcome = run_late_driver_round(why);
-    if (outcome == Round::TooSlow) GTEST_SKIP() << "every set-up outlasted its margin (" << kTries << " tries)";
-    ASSERT_TRUE(outcome == Round::Passed) << "round " << round << ": " << why;
-  }
+  run_rounds(run_late_driver_round, "3 workers, a late driver");
 }
 
 }  // namespace
