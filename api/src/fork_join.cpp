@@ -148,7 +148,7 @@ std::size_t ForkJoin::index_of(const PromiseBase& child) const noexcept {
 void start_fork_job(ForkJob& job) noexcept {
   using Child = ForkJoin::Child;
   Child& child = static_cast<Child&>(job);
-  ForkJoin& join = static_cast<ForkJoin&>(*child.promise->fork_parent());
+  ForkJoin& join = *child.promise->fork_parent();
   const std::size_t index = static_cast<std::size_t>(&child - join.children_);
   // Every allocation first, publishing nothing: out of memory then only discards the
   // header (see "Out of memory on the slow path" in fork_join.hpp).

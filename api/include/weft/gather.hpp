@@ -12,11 +12,12 @@
 //   waits for all of them, then throws CancelledError.
 //
 // gather(Task...), gather(array) and gather(vector) are the fork-join primitive
-// (detail/fork_join.hpp): the children are queued on the calling worker's deque, where idle workers steal them,
-// and those nobody stole run inline, one after the other, at about the cost of a
-// co_await each. A child runs in the gathering task (this_task:: names it) unless a
-// thief took it, which runs it as a helper task of its own. They return an awaitable
-// that converts to a Task (to spawn it, or pass it where a Task is wanted).
+// (detail/fork_join.hpp): the children are queued on the calling worker's deque, where
+// idle workers steal them, and those nobody stole run inline, one after the other, at
+// about the cost of a co_await each. A child runs in the gathering task (this_task::
+// names it) unless a thief took it, which runs it as a helper task of its own. They
+// return an awaitable that converts to a Task (to spawn it, or pass it where a Task is
+// wanted).
 // The return_exceptions forms spawn each child as a task (they collect every outcome
 // and cancel nothing, so they are not the fork-join path); every other child's failure
 // is marked retrieved, as asyncio does, so only the one rethrown is seen.

@@ -113,7 +113,7 @@ struct ForkJoinSlow : WaitForward {
   std::atomic<bool> cancelling{false};
 };
 
-class ForkJoin final : public ForkParent {
+class ForkJoin final {
  public:
   // One child: its frame and promise (set by the caller before start). The ForkJoin
   // is found through the promise (fork_parent_), the index by a search (cold paths).
@@ -244,5 +244,8 @@ class ForkJoin final : public ForkParent {
     InternalCancel orphan_mark_;
   };
 };
+
+// PromiseBase keeps a tag in a ForkJoin address's low bit (set_fork_parent).
+static_assert(alignof(ForkJoin) >= 2);
 
 }  // namespace weft::detail

@@ -188,24 +188,18 @@ class ForeignAwaiter {
 class PromiseBase;
 
 // Where a coroutine that is neither spawned nor awaited inline goes when it ends: a
-// child of a fork-join (gather). The only kind is ForkJoin (fork_join.hpp, included at
-// the end of this header), whose `child_ended` returns what the worker runs next; the
-// final suspension calls it directly (fork_child_ended), not through a virtual call:
-// two of them per gather, on fork-join's hot path.
+// child of a fork-join (gather) reports to its ForkJoin (fork_join.hpp, included at the
+// end of this header), whose `child_ended` returns what the worker runs next. The final
+// suspension calls it directly, two of them per gather on fork-join's hot path.
 class ForkJoin;
-class alignas(8) ForkParent {
- protected:
-  ForkParent() = default;
-  ~ForkParent() = default;
-};
 
-// A fork-join child's end. `Join` is ForkJoin, named through a template parameter so
-// that it needs to be complete only where this is instantiated (fork_join.hpp includes
-// this header and is included at its end: every translation unit that instantiates a
-// promise's final suspension has ForkJoin by then).
-template <class Join = ForkJoin>
-std::coroutine_handle<> fork_child_ended(ForkParent* parent, PromiseBase& child) noexcept {
-  return static_cast<Join*>(parent)->child_ended(child);
+// A fork-join child's end. `Join` is ForkJoin, deduced, so that it needs to be complete
+// only where this is instantiated (fork_join.hpp includes this header and is included at
+// its end: every translation unit that instantiates a promise's final suspension has
+// ForkJoin by then).
+template <class Join>
+std::coroutine_handle<> fork_child_ended(Join* parent, PromiseBase& child) noexcept {
+  return parent->child_ended(child);
 }
 
 // Whether `failure` is a CancelledError (any derived type), and its message.
@@ -238,15 +232,15 @@ class PromiseBase {
   // awaiter; a fork-join child reports to its parent; a spawned one returns to the
   // worker, which sees the root done. One word for the three (every frame carries it,
   // and a sleeping task costs its frame: bench/memory): null for a spawned root, the
-  // awaiter's frame address, or the ForkParent's address with the low bit set (both
+  // awaiter's frame address, or the ForkJoin's address with the low bit set (both
   // are at least 8-aligned, so that bit is free).
   void set_continuation(std::coroutine_handle<> awaiter) noexcept {
     on_end_ = reinterpret_cast<std::uintptr_t>(awaiter.address());
   }
-  void set_fork_parent(ForkParent* parent) noexcept { on_end_ = reinterpret_cast<std::uintptr_t>(parent) | kForkParentBit; }
-  ForkParent* fork_parent() const noexcept {
+  void set_fork_parent(ForkJoin* parent) noexcept { on_end_ = reinterpret_cast<std::uintptr_t>(parent) | kForkParentBit; }
+  ForkJoin* fork_parent() const noexcept {
     assert((on_end_ & kForkParentBit) != 0 && "fork_parent: not a fork-join child");
-    return reinterpret_cast<ForkParent*>(on_end_ & ~kForkParentBit);
+    return reinterpret_cast<ForkJoin*>(on_end_ & ~kForkParentBit);
   }
 
   // A Task not yet awaited may be marked to take a pending cancel request itself instead
@@ -319,7 +313,6 @@ class PromiseBase {
 
 // Every frame carries one (a sleeping task's among them: bench/memory).
 static_assert(sizeof(PromiseBase) == 3 * sizeof(void*), "PromiseBase: the task, where to go at the end, the failure");
-static_assert(alignof(ForkParent) >= 2, "PromiseBase keeps a tag in a ForkParent address's low bit");
 
 template <class T>
 class Promise : public PromiseBase {
@@ -397,5 +390,5 @@ class TaskAwaiter {
 
 }  // namespace weft::detail
 
-// ForkJoin, for fork_child_ended (see ForkParent).
+// ForkJoin, for fork_child_ended.
 #include <weft/detail/fork_join.hpp>
