@@ -28,6 +28,7 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
   config.timer_tick = options_.timer_tick;
   config.clock = options_.clock;
   config.on_unobserved_exception = options_.on_unobserved_exception;
+  config.run_order = options_.run_order;
   core_ = detail::create_runtime(std::move(config));
 }
 

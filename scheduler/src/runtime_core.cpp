@@ -68,7 +68,7 @@ void RuntimeCore::on_clock_advanced() noexcept {
 bool RuntimeCore::any_work_visible() const {
   if (injector.size_approx() != 0) return true;
   for (unsigned i = 0; i < workers; ++i)
-    if (!worker_slots[i]->value.deque_.empty_approx()) return true;
+    if (!worker_slots[i]->value.deque_.empty_approx() || !worker_slots[i]->value.tasks_.empty_approx()) return true;
   return false;
 }
 
@@ -130,7 +130,7 @@ void RuntimeCore::schedule(TaskHeader& task, bool fresh) {
     if (fresh)
       self->push_local(task);
     else
-      self->push_lifo(task);
+      self->push_run_next(task);
   } else {
     // Once queued, the task may run and end, and the runtime be destroyed (its shutdown
     // waits for the tasks and its workers, not for us), while this thread (an Event::set,

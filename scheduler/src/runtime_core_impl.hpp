@@ -1,11 +1,28 @@
 #pragma once
 // The runtime's private parts: workers, injector, idle coordination, registry.
 //
-// Worker loop (Worker::run): LIFO slot (at most MAX_LIFO_RUNS in a row, so two tasks
-// waking each other cannot starve the deque), local deque (owner end, LIFO), the
-// injector first on every 61st turn (so spawns from outside never starve behind
-// local work) and whenever the local queues are empty, then stealing from random
-// victims as one of at most half the workers that search, then parking.
+// Worker loop (Worker::run): the run-next slot (at most MAX_RUN_NEXT_RUNS in a row, so
+// two tasks waking each other cannot starve the queues), the local deque (and, with
+// RunOrder::Fifo, the task queue), the injector first on every 61st turn (so spawns
+// from outside never starve behind local work) and whenever the local queues are
+// empty, then stealing from random victims as one of at most half the workers that
+// search, then parking.
+//
+// Order on one worker (RuntimeOptions::run_order, scheduler/run_order.hpp).
+//   * Lifo, the default: one Chase-Lev deque holds the worker's tasks and its fork
+//     jobs (a gather's children: scheduler/fork_job.hpp), and the owner takes the
+//     bottom: newest first. A task woken by the running one takes the run-next slot;
+//     the one it displaces goes to the deque.
+//   * Fifo: tasks run in the order they were made ready, as asyncio's call_soon runs
+//     callbacks. A spawn, a wake-up, a requeue go to the back of a second deque, the
+//     task queue, whose owner takes the top as thieves do. The first task woken by the
+//     running one still takes the run-next slot, and a later wake-up does not displace
+//     it: tasks woken together run in the order woken.
+//   In both, fork jobs are taken from the bottom, newest first: the inline chain takes
+//   back the child it pushed last, and pushes a gather's children last first, so that
+//   the children of a gather whose chain was suspended also start in order. With Fifo
+//   they come before the task queue: a gathering task waits for them. Thieves take the
+//   top of the deque, then of the task queue.
 //
 // Shutdown steps (shutdown_runtime):
 //   1. `closing_` is set and the registry closed: spawns now fail with RuntimeClosed.
@@ -51,7 +68,7 @@ class RuntimeCore final : public ClockListener {
   void shutdown();
 
   // Queue a task that is SCHEDULED. `fresh` spawns go to the current worker's deque,
-  // wake-ups to its LIFO slot; from outside a worker both go to the injector.
+  // wake-ups to its run-next slot; from outside a worker both go to the injector.
   void schedule(TaskHeader& task, bool fresh);
   void push_injector(TaskHeader& task);
   void notify_one();
@@ -107,15 +124,15 @@ class RuntimeCore final : public ClockListener {
 
 class Worker {
  public:
-  static constexpr unsigned MAX_LIFO_RUNS = 3;
+  static constexpr unsigned MAX_RUN_NEXT_RUNS = 3;
   static constexpr unsigned INJECTOR_INTERVAL = 61;
 
   Worker(RuntimeCore& runtime, unsigned index);
   void run();  // the thread's body
 
   // Owner-only helpers (called on this worker's thread).
-  void push_local(TaskHeader& task);   // deque bottom, wakes a sleeper if needed
-  void push_lifo(TaskHeader& task);    // LIFO slot; the previous occupant moves to the deque
+  void push_local(TaskHeader& task);     // queued (see the opening comment), wakes a sleeper if needed
+  void push_run_next(TaskHeader& task);  // the run-next slot (see the opening comment)
   std::uint64_t next_task_id() noexcept {
     std::uint64_t id = next_id_;
     next_id_ += runtime_.workers + 1;
@@ -124,12 +141,19 @@ class Worker {
 
   RuntimeCore& runtime_;
   const unsigned index_;
-  WorkStealingDeque<Runnable*> deque_;  // tasks and fork jobs (scheduler/fork_job.hpp)
+  const bool fifo_;  // RunOrder::Fifo
+  // Fork jobs (scheduler/fork_job.hpp), bottom first; and the tasks too with Lifo.
+  WorkStealingDeque<Runnable*> deque_;
+  // With Fifo, the tasks: top first, for the owner too. Empty with Lifo.
+  WorkStealingDeque<Runnable*> tasks_;
+  // Where push_local puts a task: tasks_ with Fifo, deque_ with Lifo.
+  WorkStealingDeque<Runnable*>* const task_queue_;
   Parker parker_;
   std::thread thread_;
 
  private:
   Runnable* next_local();
+  Runnable* take_oldest_task();
   TaskHeader* take_injector();
   Runnable* steal();
   void run_task(TaskHeader& task);
@@ -139,8 +163,8 @@ class Worker {
   enum class SleptAs { Plain, Driver, Deputy };
   SleptAs sleep_parked();
 
-  TaskHeader* lifo_ = nullptr;
-  unsigned lifo_runs_ = 0;
+  TaskHeader* run_next_ = nullptr;  // the run-next slot (see the opening comment)
+  unsigned run_next_runs_ = 0;
   std::uint64_t tick_ = 0;
   std::uint64_t rng_;
   bool searching_ = false;

@@ -23,6 +23,8 @@ std::uint64_t xorshift(std::uint64_t& state) noexcept {
 Worker::Worker(RuntimeCore& runtime, unsigned index)
     : runtime_(runtime),
       index_(index),
+      fifo_(runtime.config.run_order == RunOrder::Fifo),
+      task_queue_(fifo_ ? &tasks_ : &deque_),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)),
       next_id_(index + 1),
       injector_token_(runtime.injector) {}
@@ -77,19 +79,33 @@ Runnable* Worker::next_local() {
     if (runtime_.timers.due()) runtime_.timers.fire_due();
     if (TaskHeader* task = take_injector()) return task;
   }
-  if (lifo_ != nullptr) {
-    if (lifo_runs_ < MAX_LIFO_RUNS) {
-      ++lifo_runs_;
-      TaskHeader* task = lifo_;
-      lifo_ = nullptr;
+  if (run_next_ != nullptr) {
+    if (run_next_runs_ < MAX_RUN_NEXT_RUNS) {
+      ++run_next_runs_;
+      TaskHeader* task = run_next_;
+      run_next_ = nullptr;
       return task;
     }
-    // Two tasks waking each other would keep the deque waiting forever.
-    push_local(*lifo_);
-    lifo_ = nullptr;
+    // Two tasks waking each other would keep the queues waiting forever.
+    push_local(*run_next_);
+    run_next_ = nullptr;
   }
-  lifo_runs_ = 0;
-  return deque_.pop();
+  run_next_runs_ = 0;
+  if (!fifo_) return deque_.pop();
+  // The owner's relaxed look is exact about its own pushes: a pop (and its fence) only
+  // when there is something to take, fork jobs being rare in this deque.
+  if (!deque_.empty_approx())
+    if (Runnable* job = deque_.pop()) return job;
+  return take_oldest_task();
+}
+
+Runnable* Worker::take_oldest_task() {
+  // The front of the line, taken as a thief takes it: only a lost race with a thief
+  // returns nothing while tasks are left, so try again.
+  for (;;) {
+    const auto [task, retry] = tasks_.steal_detailed();
+    if (task != nullptr || !retry) return task;
+  }
 }
 
 TaskHeader* Worker::take_injector() {
@@ -107,7 +123,13 @@ Runnable* Worker::steal() {
     for (unsigned i = 0; i < n; ++i) {
       unsigned victim = (start + i) % n;
       if (victim == index_) continue;
-      if (Runnable* task = runtime_.worker(victim).deque_.steal()) return task;
+      Worker& other = runtime_.worker(victim);
+      if (Runnable* item = other.deque_.steal()) return item;
+      // Relaxed look first: the task queue is empty but with Fifo, and a steal from an
+      // empty deque still pays its fence. A miss is caught where a miss of steal() is:
+      // the parking protocol looks at every queue after its fence (idle.hpp).
+      if (!other.tasks_.empty_approx())
+        if (Runnable* task = other.tasks_.steal()) return task;
     }
   }
   return take_injector();
@@ -137,7 +159,7 @@ void Worker::park() {
       if (!runtime_.idle.unpark_self(index_)) searching_ = true;
       return;
     }
-    // Due timers wake their tasks onto this worker's own queues (its LIFO slot, which
+    // Due timers wake their tasks onto this worker's own queues (its run-next slot, which
     // no other worker can see): leave the parked state first, so that nobody counts
     // this worker as idle while it holds them (auto-advance would jump the clock past
     // a runnable task). If another worker fired them first, we simply park again.
@@ -217,14 +239,20 @@ Worker::SleptAs Worker::sleep_parked() {
 }
 
 void Worker::push_local(TaskHeader& task) {
-  // Always on this worker's own thread: tls_fork_queue names deque_ (scheduler/fork_job.hpp).
+  // Always on this worker's own thread: tls_fork_queue is ours (scheduler/fork_job.hpp).
   assert(tls_worker == this && "push_local: not on the worker's own thread");
-  push_to_own_deque(task);
+  wake_after_own_push(tls_fork_queue, task_queue_->push_reporting_empty(&task));
 }
 
-void Worker::push_lifo(TaskHeader& task) {
-  if (lifo_ != nullptr) push_local(*lifo_);
-  lifo_ = &task;
+void Worker::push_run_next(TaskHeader& task) {
+  if (run_next_ == nullptr) {
+    run_next_ = &task;
+  } else if (fifo_) {
+    push_local(task);  // the first woken keeps the slot: the others go behind it, in order
+  } else {
+    push_local(*run_next_);  // the newest takes the slot
+    run_next_ = &task;
+  }
 }
 
 void Worker::run_task(TaskHeader& task) {

@@ -7,9 +7,13 @@
 //
 // Three workers: W0 runs the gathering task; W1 and W2 each run a holder task that keeps
 // them busy until released, then arms the worker's next allocation to fail (the
-// record's, in start_fork_job). gather(a, b, c) leaves c on top of W0's deque and b
-// below it; the inline child a spawns the sentinels S and S1 and a task X (the bottom),
-// and awaits X, which W0 then runs. X registers a stop callback and releases W1. W1
+// record's, in start_fork_job). Before them the gathering task spawns a task X, which
+// W1 or W2 runs until it waits on an event. gather(a, b, c) leaves c on top of W0's
+// fork-job deque and b below it; the inline child a spawns the sentinels S and S1
+// (W0's task queue), sets X's event and awaits X. Woken by a, X takes W0's run-next
+// slot and runs there next, before W0 would start b itself (a worker's loop takes its
+// fork jobs before its tasks: scheduler/src/runtime_core_impl.hpp). X registers a stop
+// callback and releases W1. W1
 // steals c and fails: it is the marker, and its request on the gathering task is
 // forwarded to X, whose stop callback runs on W1, inside the request. X then releases
 // W2, which steals b and fails (listed behind c: (a)), then steals S, which says so and
@@ -64,6 +68,7 @@ struct Shared {
   std::atomic<bool> b_listed{false};     // S ran on W2, after W2's start of b failed
   std::atomic<bool> marker_done{false};  // S1 ran
   std::atomic<bool> gatherer_waited{false};
+  weft::Event x_go;  // set by the inline child: X runs on W0 from then on
   std::atomic<int> bodies[3]{};
   std::atomic<int> cleaned[3]{};
   std::optional<weft::JoinHandle<void>> s_handle, s1_handle, x_handle;
@@ -114,8 +119,9 @@ void hold_the_marker(Shared* shared) {
   if (shared->hold_until_gatherer_waits) shared->gatherer_waited.store(true, std::memory_order_release);
 }
 
-// Run by W0 while the inline child awaits it.
+// Run by W0 while the inline child awaits it (once it was woken there).
 Task<void> x_task(Shared* shared) {
+  co_await shared->x_go.wait();
   // Outlives X: a stop_callback's destructor waits for a callback running elsewhere.
   shared->x_callback.emplace(weft::this_task::stop_token(), std::function<void()>([shared] { hold_the_marker(shared); }));
   shared->release_w1.store(true, std::memory_order_release);
@@ -130,8 +136,8 @@ Task<int> inline_child(Shared* shared, CleanupToken) {
   shared->bodies[0].fetch_add(1);
   shared->s_handle.emplace(weft::spawn(sentinel(shared)));
   shared->s1_handle.emplace(weft::spawn(sentinel1(shared)));
-  shared->x_handle.emplace(weft::spawn(x_task(shared)));
-  co_await *shared->x_handle;  // W0 runs X, at the bottom of its deque
+  shared->x_go.set();          // X to W0's run-next slot
+  co_await *shared->x_handle;  // W0 runs X next
   weft::this_task::throw_if_cancelled();
   throw std::runtime_error("the marker's request never reached the gathering task");
 }
@@ -147,8 +153,21 @@ struct Result {
   int cancelling_after = -1;
 };
 
+// X has reached its wait on x_go, on another worker: the event's set() will queue it.
+bool x_waits(const Shared& shared) {
+  for (const weft::TaskInfo& info : shared.runtime->tasks())
+    if (info.id == shared.x_handle->id() && info.state == weft::TaskState::Suspended) return true;
+  return false;
+}
+
 Task<Result> attempt(Shared* shared) {
   shared->gatherer = weft::this_task::id();
+  shared->x_handle.emplace(weft::spawn(x_task(shared)));
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!x_waits(*shared)) {
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("timeout: X never waited");
+    std::this_thread::yield();
+  }
   auto w1 = weft::spawn(holder(&shared->w1_running, &shared->release_w1));
   spin_until(shared->w1_running, "holder 1 never ran", kDeadline);
   auto w2 = weft::spawn(holder(&shared->w2_running, &shared->release_w2));

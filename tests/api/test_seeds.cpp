@@ -85,7 +85,8 @@ struct Finally {
 // needs "cancel() right after create_task" to win the race with the first run (the
 // only worker is busy running the spawning task).
 struct SeedRuntime {
-  explicit SeedRuntime(unsigned workers = 2) : start(clock.now()), rt({.workers = workers, .clock = &clock}) {}
+  explicit SeedRuntime(unsigned workers = 2, weft::RunOrder run_order = weft::RunOrder::Lifo)
+      : start(clock.now()), rt({.workers = workers, .clock = &clock, .run_order = run_order}) {}
   std::chrono::nanoseconds elapsed() const { return clock.now() - start; }
   weft::ManualClock clock{};
   weft::Clock::time_point start;
@@ -148,15 +149,16 @@ Task<void> worker(Log* log, std::string name, int seconds) {
   }
 }
 
-// Spawns worker-0..3. asyncio starts tasks in creation order; weft's scheduler does
-// not promise that, so each spawn waits (yielding: the virtual clock cannot move
-// while a task is runnable) until the worker has printed "started".
-Task<std::vector<JoinHandle<void>>> spawn_workers(Log* log) {
+// Spawns worker-0..3. asyncio starts tasks in creation order, and so does one weft
+// worker; several run them in parallel, so with `wait_for_each` each spawn waits
+// (yielding: the virtual clock cannot move while a task is runnable) until the worker
+// has printed "started".
+Task<std::vector<JoinHandle<void>>> spawn_workers(Log* log, bool wait_for_each) {
   std::vector<JoinHandle<void>> tasks;
   for (int i = 0; i < 4; ++i) {
     const std::size_t before = log->size();
     tasks.push_back(weft::spawn(worker(log, "worker-" + std::to_string(i), kWorkerSeconds[i])));
-    while (log->size() == before) co_await weft::this_task::yield();
+    while (wait_for_each && log->size() == before) co_await weft::this_task::yield();
   }
   co_return tasks;
 }
@@ -176,10 +178,11 @@ struct Seed000IntermediateOutcome {
 
 // The seed's main: cancel every task, then gather them with return_exceptions. `in_turn`
 // cancels and gathers one task at a time instead, which fixes the order of the
-// "cancelled" lines (see the tests below).
-Task<Seed000IntermediateOutcome> seed000_intermediate_main(Log* log, bool in_turn) {
+// "cancelled" lines on several workers (see the tests below); `wait_for_each` as in
+// spawn_workers.
+Task<Seed000IntermediateOutcome> seed000_intermediate_main(Log* log, bool in_turn, bool wait_for_each = true) {
   Seed000IntermediateOutcome outcome;
-  std::vector<JoinHandle<void>> tasks = co_await spawn_workers(log);
+  std::vector<JoinHandle<void>> tasks = co_await spawn_workers(log, wait_for_each);
   co_await weft::sleep_for(2s);  // wait for two seconds
   if (in_turn) {
     for (auto& task : tasks) {
@@ -237,17 +240,17 @@ TEST(Seeds, Seed000IntermediateCancelAndGatherInTurnSeedsExactOutput) {
   EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(2s));
 }
 
-// MISMATCH (disabled: it fails). On one worker, as on asyncio's single-threaded loop,
-// the seed's structure still does not give the seed's order: asyncio runs woken tasks
-// first in, first out (call_soon), so the tasks cancelled in the order 0, 1, 2 print in
-// that order; weft's worker takes its own wake-ups last in, first out (LIFO slot, then
-// the owner end of its deque), and prints "worker-2 cancelled", "worker-1 cancelled",
-// "worker-0 cancelled". The API promises no run order (only FIFO-fair waits on
-// synchronisation objects); docs/ASYNCIO.md ("Scheduling") lists the difference.
-TEST(Seeds, DISABLED_Seed000IntermediateOnOneWorkerCancelledLinesInCancelOrder) {
+// On one worker in asyncio's order (RunOrder::Fifo), as on asyncio's single-threaded
+// loop, the seed's structure exactly (four create_task, cancel all, then gather) gives
+// the seed's output exactly: tasks start in the order spawned and the cancelled ones
+// run in the order cancelled, as call_soon runs them (scheduler/src/
+// runtime_core_impl.hpp, "Order on one worker"). The default order (Lifo) starts the
+// last spawned first: docs/ASYNCIO.md, "Scheduling".
+TEST(Seeds, Seed000IntermediateOnOneWorkerInAsyncioOrderSeedsExactOutput) {
   Log log;
-  SeedRuntime s(/*workers=*/1);
-  Seed000IntermediateOutcome outcome = s.rt.block_on(seed000_intermediate_main(&log, /*in_turn=*/false));
+  SeedRuntime s(/*workers=*/1, weft::RunOrder::Fifo);
+  Seed000IntermediateOutcome outcome =
+      s.rt.block_on(seed000_intermediate_main(&log, /*in_turn=*/false, /*wait_for_each=*/false));
   EXPECT_EQ(log.lines(), kSeed000IntermediateOutput);
   expect_seed000_intermediate_results(outcome);
   EXPECT_EQ(s.elapsed(), std::chrono::nanoseconds(2s));

@@ -10,6 +10,7 @@
 #include <weft/clock.hpp>
 #include <weft/errors.hpp>
 #include <weft/join_handle.hpp>
+#include <weft/scheduler/run_order.hpp>
 #include <weft/spawn.hpp>
 #include <weft/task.hpp>
 
@@ -21,6 +22,7 @@ struct RuntimeOptions {
   std::chrono::nanoseconds timer_tick = std::chrono::milliseconds(1);
   Clock* clock = nullptr;               // nullptr = steady clock
   std::function<void(const TaskInfo&, std::exception_ptr)> on_unobserved_exception;  // default: stderr
+  RunOrder run_order = RunOrder::Lifo;  // the order a worker runs its queued tasks in (run_order.hpp)
 };
 
 class Runtime {

@@ -3,7 +3,10 @@
 // worker's deque.
 //
 // A deque item is a Runnable: either a task (TaskHeader) or a fork job, a child of a
-// fork-join (gather) that has no task of its own yet. The gathering coroutine pushes
+// fork-join (gather) that has no task of its own yet. Fork jobs go to the deque this
+// header reaches (tls_fork_queue); so do the worker's tasks with RunOrder::Lifo, the
+// default, while with Fifo they have a queue of their own (scheduler/src/
+// runtime_core_impl.hpp, "Order on one worker"). The gathering coroutine pushes
 // its children 1..n-1 as fork jobs onto its own worker's deque and runs child 0 inline;
 // when a child ends on that worker, it pops the next one back and runs it inline too.
 // A fork job that any worker takes through its loop instead (a thief's steal, or its
@@ -16,12 +19,13 @@
 //     runs on that worker (tls_fork_queue is the calling thread's own).
 //   * A fork job is in at most one deque, once; whoever removes it (pop or steal) owns
 //     it: the gatherer's pop runs it inline, anyone else calls start().
-//   * push_to_own_deque (for fork jobs, and for tasks the worker spawns or wakes) wakes
-//     a parked worker only when one may be needed: always when the deque was empty
-//     (this push makes work visible: the protocol of idle.hpp with its fence),
+//   * A push onto a worker's own queues (push_to_own_deque and push_fork_jobs for fork
+//     jobs, Worker::push_local for the tasks it spawns or wakes) wakes a parked worker
+//     only when one may be needed (wake_after_own_push): always when the deque was
+//     empty (this push makes work visible: the protocol of idle.hpp with its fence),
 //     otherwise only if a relaxed look at the idle counters shows a sleeper and no
 //     searcher. A stale look costs parallelism until the next push, never
-//     correctness: the owner drains its own deque. A gather's children go in as one
+//     correctness: the owner drains its own queues. A gather's children go in as one
 //     burst (push_fork_jobs): one publication of the deque's bottom and one such look.
 #include <atomic>
 #include <cstddef>
@@ -90,9 +94,8 @@ inline void wake_after_own_push(ForkQueue& queue, bool was_empty) {
     notify_after_push(*queue.runtime);
 }
 
-// A push onto the calling worker's own deque, waking a parked worker under the rule in
-// the ground rules above (a fork job, or a task the worker spawned or woke: a burst
-// pays the fence once). On a worker only.
+// A push of a fork job onto the calling worker's own deque, waking a parked worker
+// under the rule in the ground rules above. On a worker only.
 inline void push_to_own_deque(Runnable& item) {
   ForkQueue& queue = tls_fork_queue;
   wake_after_own_push(queue, queue.deque->push_reporting_empty(&item));

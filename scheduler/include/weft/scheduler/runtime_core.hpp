@@ -18,6 +18,7 @@
 #include <weft/core/clock.hpp>
 #include <weft/core/timer_wheel.hpp>
 #include <weft/scheduler/task_header.hpp>
+#include <weft/scheduler/run_order.hpp>
 #include <weft/scheduler/task_info.hpp>
 
 namespace weft::detail {
@@ -28,6 +29,7 @@ struct RuntimeConfig {
   std::chrono::nanoseconds timer_tick = std::chrono::milliseconds(1);
   Clock* clock = nullptr;  // nullptr = the steady clock
   std::function<void(const TaskInfo&, std::exception_ptr)> on_unobserved_exception;
+  RunOrder run_order = RunOrder::Lifo;
 };
 
 RuntimeCore* create_runtime(RuntimeConfig config);
