@@ -137,4 +137,11 @@ void Parker::unpark() noexcept {
   }
 }
 
+bool Parker::announced_sleep() const noexcept {
+  // Acquire: the owner's fetch_sub that wrote PARKED releases nothing itself, but as a
+  // read-modify-write it continues the release sequence of the last unpark's exchange,
+  // with which a caller that reads PARKED thus synchronises. Otherwise a snapshot.
+  return state_->load(std::memory_order_acquire) == kParked;
+}
+
 }  // namespace weft::detail

@@ -3,7 +3,8 @@
 // token comes; only the result is asserted, never the elapsed time), and no lost
 // wake-up across threads: 100,000 ping-pong handoffs between two threads, many
 // wakers on one parker, and unpark() publishing the waker's writes (checked by
-// ThreadSanitizer through a plain, otherwise unsynchronised field).
+// ThreadSanitizer through a plain, otherwise unsynchronised field); announced_sleep()
+// from the park's announcement until the unpark.
 #include "weft/core/parker.hpp"
 
 #include <gtest/gtest.h>
@@ -40,6 +41,24 @@ TEST(Parker, UnparkBeforeParkReturnsAtOnce) {
   EXPECT_TRUE(p.park_until(std::chrono::steady_clock::now() + 1h));
   p.unpark();
   EXPECT_TRUE(p.park_for(0ns)) << "a zero timeout still consumes an existing token";
+}
+
+TEST(Parker, AnnouncedSleepHoldsFromTheParkUntilAnUnpark) {
+  Parker p;
+  EXPECT_FALSE(p.announced_sleep());
+  p.unpark();
+  EXPECT_FALSE(p.announced_sleep()) << "a token is not a sleep";
+  p.park();
+  EXPECT_FALSE(p.announced_sleep()) << "a park that consumed a token never slept";
+  std::thread owner([&] { p.park(); });
+  // Bounded only for a failing run: the owner announces its sleep before the futex wait.
+  const auto give_up = std::chrono::steady_clock::now() + kLostWakeupGuard;
+  while (!p.announced_sleep() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  EXPECT_TRUE(p.announced_sleep());
+  p.unpark();
+  EXPECT_FALSE(p.announced_sleep()) << "the unpark replaced the announcement with a token";
+  owner.join();
+  EXPECT_FALSE(p.announced_sleep());
 }
 
 TEST(Parker, TimesOutWithoutToken) {

@@ -83,15 +83,8 @@ class HoldingClock final : public weft::Clock {
   std::atomic<std::int64_t> ahead_ns_{0};
 };
 
-// White-box: the worker's Parker word (core/src/parker.cpp) is PARKED (all ones) once
-// the worker has announced a sleep, until an unpark. Parker is standard-layout and its
-// only member is that word (in a CachePadded), so the word is at its address.
-bool announced_sleep(wd::Worker& worker) {
-  static_assert(std::is_standard_layout_v<wd::Parker> && std::is_standard_layout_v<wd::CachePadded<std::atomic<std::uint32_t>>>);
-  static_assert(sizeof(wd::Parker) == sizeof(wd::CachePadded<std::atomic<std::uint32_t>>));
-  const auto& word = *reinterpret_cast<const std::atomic<std::uint32_t>*>(&worker.parker_);
-  return word.load(std::memory_order_acquire) == ~std::uint32_t{0};
-}
+// The worker has announced a sleep on its Parker and nobody unparked it since.
+bool announced_sleep(wd::Worker& worker) { return worker.parker_.announced_sleep(); }
 
 unsigned unparked(const wd::RuntimeCore& core) {
   return core.idle.state_word().load(std::memory_order_acquire) >> wd::kIdleUnparkedShift;

@@ -52,6 +52,10 @@ class Parker {
   // Any thread. Makes a token available; wakes the owner if it is parked.
   void unpark() noexcept;
 
+  // Any thread. Whether the owner has announced a sleep (it is asleep, or about to
+  // be) and no unpark came since: a snapshot, stale once returned (tests, statistics).
+  bool announced_sleep() const noexcept;
+
  private:
   // The state word (values in parker.cpp). The futex needs a plain 32-bit word.
   CachePadded<std::atomic<std::uint32_t>> state_{0u};
