@@ -72,7 +72,6 @@ void ForkJoin::adopt_failed_starts(ForkJoinSlow& slow, std::uintptr_t state) con
     if (mark_pending && child->next_failed == nullptr) continue;
     ++slow.detached_ended;
   }
-  if (!cancel_siblings_) return;  // as child_failed: nothing decides
   slow.decisive = static_cast<long>(earliest - children_);
   slow.cancelling.store(true, std::memory_order_relaxed);
   // The marker made (or makes) the request fail_locked makes; no helper exists yet.
@@ -90,7 +89,7 @@ void ForkJoin::start_failed(Child& child) noexcept {
   // Acquire: pairs with make_slow's CAS (the record's construction).
   std::uintptr_t state = state_.load(std::memory_order_acquire);
   while (!is_record(state)) {
-    const bool marker = state == 0 && cancel_siblings_;
+    const bool marker = state == 0;
     child.next_failed = failed_list(state);  // `frame` is not read again
     const std::uintptr_t listed =
         reinterpret_cast<std::uintptr_t>(&child) | kFailedStarts | (marker ? kMarkPending : (state & kMarkPending));
@@ -210,7 +209,6 @@ void ForkJoin::skip_unstarted(std::size_t index) noexcept {
 }
 
 void ForkJoin::child_failed(std::size_t index) noexcept {
-  if (!cancel_siblings_) return;
   ForkJoinSlow& slow = this->slow();
   std::vector<TaskHeader*> to_cancel;
   {
@@ -229,7 +227,6 @@ void ForkJoin::fail_locked(ForkJoinSlow& slow, std::size_t index, std::vector<Ta
                            bool on_inline_chain) noexcept {
   if (slow.decisive >= 0) return;
   slow.decisive = static_cast<long>(index);
-  if (!cancel_siblings_) return;
   slow.cancelling.store(true, std::memory_order_relaxed);  // Relaxed: see ForkJoinSlow
   collect_helpers_locked(slow, index, to_cancel);
   if (slow.inline_active && !on_inline_chain && !slow.owner_marked) {
@@ -330,7 +327,7 @@ void ForkJoin::detached_ended(std::size_t index, DetachedEnd how, const Internal
     if (how == DetachedEnd::NeverRan) {
       slow.never_ran[index] = 1;
       fail_locked(slow, index, to_cancel, /*on_inline_chain=*/false);
-    } else if (how == DetachedEnd::StartFailed && cancel_siblings_) {
+    } else if (how == DetachedEnd::StartFailed) {
       fail_locked(slow, index, to_cancel, /*on_inline_chain=*/false);  // as child_failed for a helper
     }
     ++slow.detached_ended;

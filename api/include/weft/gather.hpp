@@ -144,7 +144,7 @@ class [[nodiscard]] GatherFixed {
   class Awaiter {
    public:
     Awaiter(Tasks& tasks, TaskHeader& self)
-        : tasks_(tasks), self_(self), join_(children_.data(), kCount, self, /*cancel_siblings=*/true) {}
+        : tasks_(tasks), self_(self), join_(children_.data(), kCount, self) {}
     Awaiter(const Awaiter&) = delete;
 
     bool await_ready() {
@@ -209,7 +209,7 @@ class [[nodiscard]] GatherVector {
    public:
     Awaiter(std::vector<Task<T>>& tasks, TaskHeader& self)
         : tasks_(tasks), self_(self), children_(make_children(tasks.size())),
-          join_(children_, tasks.size(), self, /*cancel_siblings=*/true) {}
+          join_(children_, tasks.size(), self) {}
     Awaiter(const Awaiter&) = delete;
 
     bool await_ready() {

@@ -126,10 +126,10 @@ class ForkJoin final {
   };
   static_assert(std::is_trivially_destructible_v<Child>);
 
-  // `children[i].promise/frame` are set by the caller; `cancel_siblings`: the first
-  // failure cancels the others (gather), or not (gather(return_exceptions, ...)).
-  ForkJoin(Child* children, std::size_t count, TaskHeader& owner, bool cancel_siblings) noexcept
-      : children_(children), count_(count), owner_(owner), cancel_siblings_(cancel_siblings) {}
+  // `children[i].promise/frame` are set by the caller. The first failure cancels the
+  // others (gather's rule; gather(return_exceptions, ...) spawns tasks instead).
+  ForkJoin(Child* children, std::size_t count, TaskHeader& owner) noexcept
+      : children_(children), count_(count), owner_(owner) {}
   ForkJoin(const ForkJoin&) = delete;
   ForkJoin& operator=(const ForkJoin&) = delete;
   ~ForkJoin() {
@@ -220,7 +220,6 @@ class ForkJoin final {
   Child* const children_;
   const std::size_t count_;
   TaskHeader& owner_;
-  const bool cancel_siblings_;
   std::coroutine_handle<> parent_;
   std::size_t next_ = 1;  // [inline chain] the next child to take back from the deque
 
