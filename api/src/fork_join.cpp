@@ -130,7 +130,7 @@ void ForkJoin::release_slow() noexcept {
   // Relaxed: the owner, at the end. A list of failed starts never lasts until then: the
   // owner made the record before it waited for them.
   const std::uintptr_t state = state_.exchange(0, std::memory_order_relaxed);
-  if (state == 0) return;
+  if (state == 0 || state == kQueueFull) return;
   assert(is_record(state));
   ForkJoinSlow* slow = as_record(state);
   for (TaskHeader*& helper : slow->helpers)
@@ -364,6 +364,7 @@ void ForkJoin::withdraw_mark() {
 void ForkJoin::finish_slow() {
   // Acquire: as finish()'s load (pairs with the CAS that installed the record).
   const std::uintptr_t state = state_.load(std::memory_order_acquire);
+  if (state == kQueueFull) throw std::bad_alloc();  // start() could not queue the children
   assert(is_record(state));  // made by wait_for_detached at the latest
   ForkJoinSlow& slow = *as_record(state);
   {

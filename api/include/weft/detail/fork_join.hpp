@@ -73,6 +73,12 @@
 // A record that cannot be made on the gathering task's own thread still terminates
 // (slow(): its inline chain cannot go on without one).
 //
+// Out of memory in start(). The burst push of children 1..n-1 grows the worker's deque
+// when they do not fit; the growth may fail, leaving the deque unchanged. Then nothing
+// was queued and no child has run: the gather ends at once with that std::bad_alloc
+// (state_ = kQueueFull, thrown by finish_slow), and the children's frames are destroyed
+// with their Tasks, unstarted (tests/api/test_gather_out_of_memory_push.cpp).
+//
 // What the gathering coroutine sees at the end (finish()): the decisive failure if it
 // is not a cancellation; else the gathering task's own undelivered cancel request; else
 // a cancelled child as CancelledError when the gathering task is being cancelled
@@ -83,6 +89,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -150,7 +157,14 @@ class ForkJoin final {
     // fields for all the compiler knows.)
     if (count_ > 1) {
       Child* const last = children_ + (count_ - 1);
-      push_fork_jobs(count_ - 1, [last](std::size_t i) -> ForkJob& { return *(last - i); });
+      if (!push_fork_jobs(count_ - 1, [last](std::size_t i) -> ForkJob& { return *(last - i); })) {
+        // The deque could not grow, and is unchanged: nothing was queued and no child
+        // has run. The gather ends at once, with std::bad_alloc (finish_slow); the
+        // children's frames are their Tasks' to destroy, as for any unstarted child.
+        // Relaxed: nobody else knows this ForkJoin yet.
+        state_.store(kQueueFull, std::memory_order_relaxed);
+        return parent;
+      }
     }
     next_ = 1;
     return children_[0].frame;
@@ -226,10 +240,13 @@ class ForkJoin final {
   // state_: 0, the record (a ForkJoinSlow*), or the children whose start failed before
   // any record existed: a Child* (linked by next_failed) | kFailedStarts, plus
   // kMarkPending while the first of them still makes its request on the owner task.
-  // Once a record is installed it stays until the end (release_slow).
+  // Once a record is installed it stays until the end (release_slow). kQueueFull (both
+  // tags, no list): start() could not queue the children (out of memory growing the
+  // deque), and nothing else ever happens to this ForkJoin.
   static constexpr std::uintptr_t kFailedStarts = 1;
   static constexpr std::uintptr_t kMarkPending = 2;
   static constexpr std::uintptr_t kTagMask = kFailedStarts | kMarkPending;
+  static constexpr std::uintptr_t kQueueFull = kTagMask;
   static_assert(alignof(Child) > kTagMask && alignof(ForkJoinSlow) > kTagMask);
   static bool is_record(std::uintptr_t state) noexcept { return state != 0 && (state & kFailedStarts) == 0; }
   static ForkJoinSlow* as_record(std::uintptr_t state) noexcept { return reinterpret_cast<ForkJoinSlow*>(state); }

@@ -73,6 +73,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -132,6 +133,38 @@ class WorkStealingDeque {
   // leaving the deque unchanged.
   template <class ItemAt>
   bool push_many_reporting_empty(std::size_t count, ItemAt item_at) {
+    return push_many<GrowOrThrow>(count, item_at) == PushResult::WasEmpty;
+  }
+
+  // What try_push_many() did. NotEmpty, the common answer, is zero: one test tells it
+  // from both others.
+  enum class PushResult : std::uint8_t { NotEmpty = 0, WasEmpty, OutOfMemory };
+
+  // Owner only. As push_many_reporting_empty, but never throws: if the deque must grow
+  // and cannot (out of memory), nothing is pushed and the answer is OutOfMemory. The
+  // failure is caught inside the cold growth, so the path that does not grow is the
+  // same as push_many_reporting_empty's.
+  template <class ItemAt>
+  PushResult try_push_many(std::size_t count, ItemAt item_at) noexcept {
+    return push_many<GrowOrNull>(count, item_at);
+  }
+
+ private:
+  struct Buffer;
+  // How push_many grows: grow() itself (which may throw), or try_grow (null on failure).
+  struct GrowOrThrow {
+    static Buffer* grow(WorkStealingDeque& deque, Buffer* old, std::int64_t t, std::int64_t b) {
+      return deque.grow(old, t, b);
+    }
+  };
+  struct GrowOrNull {
+    static Buffer* grow(WorkStealingDeque& deque, Buffer* old, std::int64_t t, std::int64_t b) noexcept {
+      return deque.try_grow(old, t, b);
+    }
+  };
+
+  template <class Grow, class ItemAt>
+  PushResult push_many(std::size_t count, ItemAt item_at) noexcept(noexcept(Grow::grow(*this, nullptr, 0, 0))) {
     // Relaxed: only the owner writes bottom_, so it reads its own last store.
     const std::int64_t b = bottom_->load(std::memory_order_relaxed);
     // Acquire: pairs with the seq_cst (hence release) CAS on top_ in steal()/pop():
@@ -142,7 +175,10 @@ class WorkStealingDeque {
     assert(b - t >= 0 && "owner invariant: bottom never falls below top between calls");
     assert(b - t <= buf->capacity && "owner invariant: never more items than capacity");
     const auto n = static_cast<std::int64_t>(count);
-    while (b - t > buf->capacity - n) buf = grow(buf, t, b);
+    while (b - t > buf->capacity - n) {
+      buf = Grow::grow(*this, buf, t, b);
+      if (buf == nullptr) return PushResult::OutOfMemory;  // only GrowOrNull: nothing pushed
+    }
     // The buffer's fields in locals: the slot stores below could alias them for all
     // the compiler knows, which would reload both at every item.
     std::atomic<T>* const slots = buf->slots.get();
@@ -156,8 +192,10 @@ class WorkStealingDeque {
     // Release: pairs with the acquire load of bottom_ in steal(): a thief that sees
     // bottom > b sees the slot writes above and everything written before the push.
     bottom_->store(b + n, std::memory_order_release);
-    return b == t;
+    return b == t ? PushResult::WasEmpty : PushResult::NotEmpty;
   }
+
+ public:
 
   // Owner only. Takes the bottom (most recently pushed) item; nullptr when empty
   // (including when a thief won the race for the last item).
@@ -269,6 +307,16 @@ class WorkStealingDeque {
     const std::int64_t mask;
     const std::unique_ptr<std::atomic<T>[]> slots;
   };
+
+  // Owner only, from try_push_many(): grow(), or null if it ran out of memory (the deque
+  // unchanged). Out of line and cold, as grow() is.
+  [[gnu::noinline, gnu::cold]] Buffer* try_grow(Buffer* old, std::int64_t t, std::int64_t b) noexcept {
+    try {
+      return grow(old, t, b);
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
+  }
 
   // Owner only, from push(). Returns the new current buffer. Kept out of line: push is
   // inlined where fork-join children are queued, and growing is rare.

@@ -19,8 +19,8 @@
 //     runs on that worker (tls_fork_queue is the calling thread's own).
 //   * A fork job is in at most one deque, once; whoever removes it (pop or steal) owns
 //     it: the gatherer's pop runs it inline, anyone else calls start().
-//   * A push onto a worker's own queues (push_to_own_deque and push_fork_jobs for fork
-//     jobs, Worker::push_local for the tasks it spawns or wakes) wakes a parked worker
+//   * A push onto a worker's own queues (push_fork_jobs for fork jobs,
+//     Worker::push_local for the tasks it spawns or wakes) wakes a parked worker
 //     only when one may be needed (wake_after_own_push): always when the deque was
 //     empty (this push makes work visible: the protocol of idle.hpp with its fence),
 //     otherwise only if a relaxed look at the idle counters shows a sleeper and no
@@ -74,12 +74,12 @@ struct ForkQueue {
 // Set by each worker for its own thread; null elsewhere.
 inline constinit thread_local ForkQueue tls_fork_queue;
 
-// The slow path of push_to_own_deque: the fenced wake-up of idle.hpp.
+// The slow path of wake_after_own_push: the fenced wake-up of idle.hpp.
 void notify_after_push(RuntimeCore& runtime) noexcept;
 
 // The idle counters' layout (scheduler/src/idle.hpp): searching workers in the low 16
 // bits, unparked workers above. A wake-up may be needed when nobody searches and
-// somebody sleeps: Idle's own rule, shared with push_to_own_deque's relaxed look.
+// somebody sleeps: Idle's own rule, shared with wake_after_own_push's relaxed look.
 inline constexpr unsigned kIdleUnparkedShift = 16;
 inline constexpr std::uint32_t kIdleSearchingMask = (1u << kIdleUnparkedShift) - 1;
 inline bool idle_wake_may_be_needed(std::uint32_t idle_state, std::uint32_t workers) noexcept {
@@ -94,24 +94,30 @@ inline void wake_after_own_push(ForkQueue& queue, bool was_empty) {
     notify_after_push(*queue.runtime);
 }
 
-// A push of a fork job onto the calling worker's own deque, waking a parked worker
-// under the rule in the ground rules above. On a worker only.
-inline void push_to_own_deque(Runnable& item) {
-  ForkQueue& queue = tls_fork_queue;
-  wake_after_own_push(queue, queue.deque->push_reporting_empty(&item));
-}
-
 // Pushes job_at(0), ..., job_at(count - 1) (the last ends at the bottom) in one
-// publication, with one look at the idle workers: a gather's children. On a worker only.
+// publication, with one look at the idle workers: a gather's children. False, with
+// nothing pushed, if the deque had to grow and ran out of memory. On a worker only.
 template <class JobAt>
-inline void push_fork_jobs(std::size_t count, JobAt job_at) {
-  // One job (a gather of two: fib) takes the single push, which the compiler folds
-  // into straight code; the loop's set-up costs it about 9 instructions.
-  if (count == 1) return push_to_own_deque(job_at(0));
+[[nodiscard]] inline bool push_fork_jobs(std::size_t count, JobAt job_at) noexcept {
+  using PushResult = WorkStealingDeque<Runnable*>::PushResult;
   ForkQueue& queue = tls_fork_queue;
-  const bool was_empty =
-      queue.deque->push_many_reporting_empty(count, [&](std::size_t i) -> Runnable* { return &job_at(i); });
-  wake_after_own_push(queue, was_empty);
+  // One job (a gather of two: fib) takes a push of a constant 1, which the compiler
+  // folds into straight code; the loop's set-up costs it about 9 instructions.
+  const PushResult result =
+      count == 1 ? queue.deque->try_push_many(1, [&](std::size_t) -> Runnable* { return &job_at(0); })
+                 : queue.deque->try_push_many(count, [&](std::size_t i) -> Runnable* { return &job_at(i); });
+  // As wake_after_own_push, with the failure behind the same first test: the common
+  // path (pushed onto a deque that was not empty) pays no more than a push that cannot
+  // fail, and the caller's test of the result folds into this one.
+  if (result != PushResult::NotEmpty) [[unlikely]] {
+    if (result == PushResult::OutOfMemory) return false;
+    notify_after_push(*queue.runtime);  // was empty
+    return true;
+  }
+  // Relaxed: a hint (see the ground rules); the fenced path re-reads properly.
+  if (idle_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
+    notify_after_push(*queue.runtime);
+  return true;
 }
 
 // Takes `job` back if it is still at the bottom of the calling worker's deque. Anything
