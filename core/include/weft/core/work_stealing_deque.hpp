@@ -133,7 +133,7 @@ class WorkStealingDeque {
   // leaving the deque unchanged.
   template <class ItemAt>
   bool push_many_reporting_empty(std::size_t count, ItemAt item_at) {
-    return push_many<GrowOrThrow>(count, item_at) == PushResult::WasEmpty;
+    return push_many</*kMayThrow=*/true>(count, item_at) == PushResult::WasEmpty;
   }
 
   // What try_push_many() did. NotEmpty, the common answer, is zero: one test tells it
@@ -146,25 +146,13 @@ class WorkStealingDeque {
   // same as push_many_reporting_empty's.
   template <class ItemAt>
   PushResult try_push_many(std::size_t count, ItemAt item_at) noexcept {
-    return push_many<GrowOrNull>(count, item_at);
+    return push_many</*kMayThrow=*/false>(count, item_at);
   }
 
  private:
-  struct Buffer;
-  // How push_many grows: grow() itself (which may throw), or try_grow (null on failure).
-  struct GrowOrThrow {
-    static Buffer* grow(WorkStealingDeque& deque, Buffer* old, std::int64_t t, std::int64_t b) {
-      return deque.grow(old, t, b);
-    }
-  };
-  struct GrowOrNull {
-    static Buffer* grow(WorkStealingDeque& deque, Buffer* old, std::int64_t t, std::int64_t b) noexcept {
-      return deque.try_grow(old, t, b);
-    }
-  };
-
-  template <class Grow, class ItemAt>
-  PushResult push_many(std::size_t count, ItemAt item_at) noexcept(noexcept(Grow::grow(*this, nullptr, 0, 0))) {
+  // kMayThrow: grow() throws std::bad_alloc; otherwise try_grow() answers OutOfMemory.
+  template <bool kMayThrow, class ItemAt>
+  PushResult push_many(std::size_t count, ItemAt item_at) noexcept(!kMayThrow) {
     // Relaxed: only the owner writes bottom_, so it reads its own last store.
     const std::int64_t b = bottom_->load(std::memory_order_relaxed);
     // Acquire: pairs with the seq_cst (hence release) CAS on top_ in steal()/pop():
@@ -176,8 +164,12 @@ class WorkStealingDeque {
     assert(b - t <= buf->capacity && "owner invariant: never more items than capacity");
     const auto n = static_cast<std::int64_t>(count);
     while (b - t > buf->capacity - n) {
-      buf = Grow::grow(*this, buf, t, b);
-      if (buf == nullptr) return PushResult::OutOfMemory;  // only GrowOrNull: nothing pushed
+      if constexpr (kMayThrow) {
+        buf = grow(buf, t, b);
+      } else {
+        buf = try_grow(buf, t, b);
+        if (buf == nullptr) return PushResult::OutOfMemory;  // nothing pushed
+      }
     }
     // The buffer's fields in locals: the slot stores below could alias them for all
     // the compiler knows, which would reload both at every item.

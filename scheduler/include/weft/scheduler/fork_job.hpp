@@ -86,12 +86,21 @@ inline bool idle_wake_may_be_needed(std::uint32_t idle_state, std::uint32_t work
   return (idle_state & kIdleSearchingMask) == 0 && (idle_state >> kIdleUnparkedShift) < workers;
 }
 
+// After a push onto a deque that was not empty: wakes a parked worker if the idle
+// counters show a sleeper and no searcher (the ground rules above).
+inline void wake_if_idle_counters_ask(ForkQueue& queue) noexcept {
+  // Relaxed: a hint (see the ground rules); the fenced path re-reads properly.
+  if (idle_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
+    notify_after_push(*queue.runtime);
+}
+
 // After a push onto the calling worker's own deque: wakes a parked worker under the
 // rule in the ground rules above.
-inline void wake_after_own_push(ForkQueue& queue, bool was_empty) {
-  // Relaxed: a hint (see the ground rules); the fenced path re-reads properly.
-  if (was_empty || idle_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
+inline void wake_after_own_push(ForkQueue& queue, bool was_empty) noexcept {
+  if (was_empty)
     notify_after_push(*queue.runtime);
+  else
+    wake_if_idle_counters_ask(queue);
 }
 
 // Pushes job_at(0), ..., job_at(count - 1) (the last ends at the bottom) in one
@@ -114,9 +123,7 @@ template <class JobAt>
     notify_after_push(*queue.runtime);  // was empty
     return true;
   }
-  // Relaxed: a hint (see the ground rules); the fenced path re-reads properly.
-  if (idle_wake_may_be_needed(queue.idle_state->load(std::memory_order_relaxed), queue.workers))
-    notify_after_push(*queue.runtime);
+  wake_if_idle_counters_ask(queue);
   return true;
 }
 
