@@ -3,8 +3,9 @@
 // an outer gather of 100 children queues 99 of them and runs the first inline, which
 // gathers 200 more (prepared beforehand, so that nothing else allocates): 99 + 199 do
 // not fit in the deque's first 256 slots, and it grows inside the inner gather's burst
-// push. (No gather here has more than 200 children: clang 14 cannot instantiate a
-// gather of a std::array of more than 256, docs/COMPILERS.md.) A test-local operator
+// push, with the outer gather's children already queued below the new ones. (Two
+// gathers, not one of 300, since clang 14 could not instantiate a gather of a
+// std::array of more than 256 until 2026-11-22, docs/COMPILERS.md.) A test-local operator
 // new fails the k-th allocation from the outer co_await on, for k = 1, 2, ... until the
 // gathers succeed, so every allocation of the growth fails once. Each time:
 //   * the inner gather raises std::bad_alloc without running a child; the outer one

@@ -121,6 +121,11 @@ ValueOrMonostate<T> take_child_value(const Task<T>& task) {
 }
 
 template <class T>
+struct IsStdArray : std::false_type {};
+template <class T, std::size_t N>
+struct IsStdArray<std::array<T, N>> : std::true_type {};
+
+template <class T>
 void bind_child(ForkJoin::Child& child, const Task<T>& task) {
   if (!task.valid()) throw InvalidStateError("weft: gather of an empty Task");
   auto frame = TaskAccess::frame(task);
@@ -138,6 +143,7 @@ class [[nodiscard]] GatherFixed {
  public:
   using result_type = Result;
   static constexpr std::size_t kCount = std::tuple_size_v<Tasks>;
+  static constexpr bool kIsArray = IsStdArray<Tasks>::value;
 
   explicit GatherFixed(Tasks&& tasks) : tasks_(std::move(tasks)) {}
 
@@ -148,10 +154,15 @@ class [[nodiscard]] GatherFixed {
     Awaiter(const Awaiter&) = delete;
 
     bool await_ready() {
-      std::apply([&](auto&... task) {
-        std::size_t i = 0;
-        (bind_child(children_[i++], task), ...);
-      }, tasks_);
+      if constexpr (kIsArray) {
+        // A loop, not a fold: clang stops a fold expression at 256 nested operands.
+        for (std::size_t i = 0; i < kCount; ++i) bind_child(children_[i], tasks_[i]);
+      } else {
+        std::apply([&](auto&... task) {
+          std::size_t i = 0;
+          (bind_child(children_[i++], task), ...);
+        }, tasks_);
+      }
       throw_if_cancel_pending(self_);
       // gather() of no Task: nothing to fork (ForkJoin::start needs a child 0).
       return kCount == 0;
@@ -159,7 +170,10 @@ class [[nodiscard]] GatherFixed {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept { return join_.start(parent); }
     result_type await_resume() {
       join_.finish();
-      return std::apply([](auto&... task) { return result_type{take_child_value(task)...}; }, tasks_);
+      // A pack expansion in a braced list (not nested, unlike a fold): any N compiles.
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return result_type{take_child_value(std::get<I>(tasks_))...};
+      }(std::make_index_sequence<kCount>{});
     }
 
    private:
