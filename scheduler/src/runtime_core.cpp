@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstring>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "runtime_core_impl.hpp"
@@ -124,7 +125,7 @@ void RuntimeCore::hand_on_driver() noexcept {
   ensure_timer_driver();
 }
 
-void RuntimeCore::schedule(TaskHeader& task, bool fresh) {
+void RuntimeCore::schedule(TaskHeader& task, bool fresh) noexcept {
   Worker* self = current_worker();
   if (self != nullptr && &self->runtime_ == this) {
     if (fresh)
@@ -144,16 +145,28 @@ void RuntimeCore::schedule(TaskHeader& task, bool fresh) {
   }
 }
 
-void RuntimeCore::push_injector(TaskHeader& task) {
+namespace {
+
+// The task cannot be queued anywhere (runtime_core_impl.hpp, "Out of memory while
+// queuing"): say so, rather than lose it and hang whoever waits for it.
+[[noreturn, gnu::cold, gnu::noinline]] void out_of_memory_queuing(const TaskHeader& task) noexcept {
+  std::fprintf(stderr, "weft: out of memory queuing task %llu; aborting\n", static_cast<unsigned long long>(task.id));
+  std::abort();
+}
+
+}  // namespace
+
+void RuntimeCore::push_injector(TaskHeader& task) noexcept {
   // The queue's enqueue is a release and its dequeue an acquire (moodycamel's
   // contract), so the worker that takes the task sees everything written before.
-  injector.enqueue(&task);
+  // It answers false only when it could not allocate.
+  if (!injector.enqueue(&task)) [[unlikely]] out_of_memory_queuing(task);
   notify_one();
 }
 
 void notify_after_push(RuntimeCore& runtime) noexcept { runtime.notify_one(); }
 
-void RuntimeCore::notify_one() {
+void RuntimeCore::notify_one() noexcept {
   if (auto index = idle.worker_to_notify()) worker(*index).parker_.unpark();
 }
 

@@ -24,6 +24,14 @@
 //   they come before the task queue: a gathering task waits for them. Thieves take the
 //   top of the deque, then of the task queue.
 //
+// Out of memory while queuing. Queuing a task is noexcept: a wake-up (an Event::set, a
+// timer firing, a cancel) must not fail half done. The worker's deques grow by
+// allocation; when a growth fails, the task goes to the injector instead (push_local),
+// which only changes the order it runs in. The injector allocates too (moodycamel's
+// enqueue answers false when malloc fails): a task it cannot take has nowhere left to
+// go, and losing it would hang whoever waits for it, so that is fatal, with a message
+// (out_of_memory_queuing; Rust's runtimes abort the same way on a failed allocation).
+//
 // Shutdown steps (shutdown_runtime):
 //   1. `closing_` is set and the registry closed: spawns now fail with RuntimeClosed.
 //   2. Every live task gets a cancellation request; while closing, delivery leaves the
@@ -69,9 +77,9 @@ class RuntimeCore final : public ClockListener {
 
   // Queue a task that is SCHEDULED. `fresh` spawns go to the current worker's deque,
   // wake-ups to its run-next slot; from outside a worker both go to the injector.
-  void schedule(TaskHeader& task, bool fresh);
-  void push_injector(TaskHeader& task);
-  void notify_one();
+  void schedule(TaskHeader& task, bool fresh) noexcept;
+  void push_injector(TaskHeader& task) noexcept;
+  void notify_one() noexcept;
 
   // After the coroutine of `task` reached its final suspend point, or was found
   // cancelled before its first run.
@@ -131,8 +139,8 @@ class Worker {
   void run();  // the thread's body
 
   // Owner-only helpers (called on this worker's thread).
-  void push_local(TaskHeader& task);     // queued (see the opening comment), wakes a sleeper if needed
-  void push_run_next(TaskHeader& task);  // the run-next slot (see the opening comment)
+  void push_local(TaskHeader& task) noexcept;     // queued (see the opening comment), wakes a sleeper if needed
+  void push_run_next(TaskHeader& task) noexcept;  // the run-next slot (see the opening comment)
   std::uint64_t next_task_id() noexcept {
     std::uint64_t id = next_id_;
     next_id_ += runtime_.workers + 1;
