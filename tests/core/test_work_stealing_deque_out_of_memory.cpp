@@ -56,57 +56,58 @@ struct FullDeque {
   }
 };
 
-TEST(WorkStealingDequeOutOfMemory, TryPushManyAnswersOutOfMemoryAndLeavesTheDequeAsItWas) {
-  if (!WEFT_TEST_FAILING_NEW) GTEST_SKIP() << "no operator new replacement under ThreadSanitizer";
+// Runs `push` on a fresh full deque with the k-th allocation failing, k = 1, 2, ...
+// until it grows; push(full) answers whether it grew, and checks the deque either way.
+template <class Push>
+void fail_each_allocation_in_turn(Push push) {
   int failures = 0;
   bool grew = false;
   for (int k = 1; k <= kMaxAllocations && !grew; ++k) {
     SCOPED_TRACE("allocation " + std::to_string(k));
     FullDeque full;
-    int extra[3] = {100, 101, 102};
     weft::test::fail_allocation_in = k;
-    const Pushed pushed = full.deque.try_push_many(3, [&](std::size_t i) { return &extra[i]; });
+    grew = push(full);
     weft::test::fail_allocation_in = 0;
-    if (pushed == Pushed::OutOfMemory) {
-      ++failures;
-      EXPECT_EQ(full.deque.capacity(), kCapacity);
-      full.drain_and_check();
-    } else {
-      EXPECT_EQ(pushed, Pushed::NotEmpty);
-      EXPECT_GT(full.deque.capacity(), kCapacity);
-      full.drain_and_check({&extra[0], &extra[1], &extra[2]});
-      grew = true;
-    }
+    if (!grew) ++failures;
   }
   EXPECT_TRUE(grew);
   EXPECT_GE(failures, 2) << "the growth should make at least two allocations (buffer, slots)";
 }
 
-TEST(WorkStealingDequeOutOfMemory, PushThrowsBadAllocAndLeavesTheDequeAsItWas) {
+TEST(WorkStealingDequeOutOfMemory, TryPushManyAnswersOutOfMemoryAndLeavesTheDequeAsItWas) {
   if (!WEFT_TEST_FAILING_NEW) GTEST_SKIP() << "no operator new replacement under ThreadSanitizer";
-  int failures = 0;
-  bool grew = false;
-  for (int k = 1; k <= kMaxAllocations && !grew; ++k) {
-    SCOPED_TRACE("allocation " + std::to_string(k));
-    FullDeque full;
-    int extra = 100;
-    weft::test::fail_allocation_in = k;
-    try {
-      full.deque.push(&extra);
-      grew = true;
-    } catch (const std::bad_alloc&) {
-      ++failures;
-    }
-    weft::test::fail_allocation_in = 0;
-    if (grew) {
-      full.drain_and_check({&extra});
-    } else {
+  fail_each_allocation_in_turn([](FullDeque& full) {
+    int extra[3] = {100, 101, 102};
+    const Pushed pushed = full.deque.try_push_many(3, [&](std::size_t i) { return &extra[i]; });
+    weft::test::fail_allocation_in = 0;  // the checks below allocate
+    if (pushed == Pushed::OutOfMemory) {
       EXPECT_EQ(full.deque.capacity(), kCapacity);
       full.drain_and_check();
+      return false;
     }
-  }
-  EXPECT_TRUE(grew);
-  EXPECT_GE(failures, 2);
+    EXPECT_EQ(pushed, Pushed::NotEmpty);
+    EXPECT_GT(full.deque.capacity(), kCapacity);
+    full.drain_and_check({&extra[0], &extra[1], &extra[2]});
+    return true;
+  });
+}
+
+TEST(WorkStealingDequeOutOfMemory, PushThrowsBadAllocAndLeavesTheDequeAsItWas) {
+  if (!WEFT_TEST_FAILING_NEW) GTEST_SKIP() << "no operator new replacement under ThreadSanitizer";
+  fail_each_allocation_in_turn([](FullDeque& full) {
+    int extra = 100;
+    try {
+      full.deque.push(&extra);
+    } catch (const std::bad_alloc&) {
+      weft::test::fail_allocation_in = 0;
+      EXPECT_EQ(full.deque.capacity(), kCapacity);
+      full.drain_and_check();
+      return false;
+    }
+    weft::test::fail_allocation_in = 0;
+    full.drain_and_check({&extra});
+    return true;
+  });
 }
 
 // After a failed growth the same deque grows with the next push that has memory, and
