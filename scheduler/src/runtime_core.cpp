@@ -254,6 +254,8 @@ void RuntimeCore::shutdown() {
   TaskHeader* leftover = nullptr;
   assert(!injector.try_dequeue(leftover) && "shutdown: a task was left in the injector");
   (void)leftover;
+  // Exact: the workers' threads have been joined.
+  for (unsigned i = 0; i < workers; ++i) assert(worker(i).queues_empty() && "shutdown: a task was left on a worker");
   {
     std::lock_guard guard(shutdown_mutex);
     shutdown_done = true;

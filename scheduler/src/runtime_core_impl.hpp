@@ -2,7 +2,9 @@
 // The runtime's private parts: workers, injector, idle coordination, registry.
 //
 // Worker loop (Worker::run): the run-next slot (at most MAX_RUN_NEXT_RUNS in a row, so
-// two tasks waking each other cannot starve the queues), the local deque (and, with
+// two tasks waking each other cannot starve the queues: then the task in the slot
+// waits behind one other, the deque's bottom with Lifo, the task queue's front with
+// Fifo), the local deque (and, with
 // RunOrder::Fifo, the task queue), the injector first on every 61st turn (so spawns
 // from outside never starve behind local work) and whenever the local queues are
 // empty, then stealing from random victims as one of at most half the workers that
@@ -41,7 +43,8 @@
 //   4. `stopping_` is set, every worker is unparked and joined, and shutdown waits for
 //      threads outside the workers that are still in schedule() (a task they queued has
 //      ended, but their notify_one may not have returned).
-//   5. The queues are empty by then (every queued task was live); asserted.
+//   5. The queues are empty by then (every queued task was live): the injector, each
+//      worker's deques and run-next slot; asserted.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -75,8 +78,9 @@ class RuntimeCore final : public ClockListener {
   void start();
   void shutdown();
 
-  // Queue a task that is SCHEDULED. `fresh` spawns go to the current worker's deque,
-  // wake-ups to its run-next slot; from outside a worker both go to the injector.
+  // Queue a task that is SCHEDULED. `fresh` spawns go to the current worker's queue
+  // (push_local: the deque with Lifo, the task queue with Fifo), wake-ups to its
+  // run-next slot; from outside a worker both go to the injector.
   void schedule(TaskHeader& task, bool fresh) noexcept;
   void push_injector(TaskHeader& task) noexcept;
   void notify_one() noexcept;
@@ -89,7 +93,7 @@ class RuntimeCore final : public ClockListener {
   void on_clock_advanced() noexcept override;
   std::optional<Clock::time_point> idle_until() noexcept override;
   void wake_timer_driver() noexcept;
-  // Some queue holds a task (the injector or a worker's deque); relaxed looks, ordered
+  // Some queue holds a task (the injector or one of a worker's two deques); relaxed looks, ordered
   // by the callers' fences where it matters (idle.hpp).
   bool any_work_visible() const;
   // Timers pending and nobody holds the driver role: wake a parked worker to take it.
@@ -141,6 +145,10 @@ class Worker {
   // Owner-only helpers (called on this worker's thread).
   void push_local(TaskHeader& task) noexcept;     // queued (see the opening comment), wakes a sleeper if needed
   void push_run_next(TaskHeader& task) noexcept;  // the run-next slot (see the opening comment)
+  // Nothing queued here, run-next slot included: exact once the thread has been joined.
+  bool queues_empty() const noexcept {
+    return deque_.empty_approx() && tasks_.empty_approx() && run_next_ == nullptr;
+  }
   std::uint64_t next_task_id() noexcept {
     std::uint64_t id = next_id_;
     next_id_ += runtime_.workers + 1;

@@ -86,9 +86,21 @@ Runnable* Worker::next_local() {
       run_next_ = nullptr;
       return task;
     }
-    // Two tasks waking each other would keep the queues waiting forever.
-    push_local(*run_next_);
+    // Two tasks waking each other would keep the queues waiting forever: the task in
+    // the slot waits behind one other.
+    TaskHeader* displaced = run_next_;
     run_next_ = nullptr;
+    run_next_runs_ = 0;
+    if (!fifo_) {
+      // The deque's bottom first: pushed first, the displaced task would be popped
+      // straight back (tests/scheduler/test_run_next_fairness.cpp).
+      Runnable* other = deque_.pop();
+      if (other == nullptr) other = take_injector();
+      if (other == nullptr) return displaced;  // nothing else here: carry on with it
+      push_local(*displaced);
+      return other;
+    }
+    push_local(*displaced);  // the back of the task queue
   }
   run_next_runs_ = 0;
   if (!fifo_) return deque_.pop();

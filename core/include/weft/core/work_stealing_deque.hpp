@@ -6,8 +6,10 @@
 // changes listed under "Departures from the paper" below.
 //
 // Roles. One thread, the OWNER (the worker that owns the deque), calls push() and
-// pop() at the bottom end. Any number of other threads, THIEVES, call steal() at
-// the top end. size_approx()/empty_approx() may be called by anyone.
+// pop() at the bottom end. Any number of threads, THIEVES, call steal() at the top
+// end; the owner may be one of them (a worker in RunOrder::Fifo takes its oldest task
+// that way): steal() takes nothing that is the owner's alone, and a pop and a steal by
+// the same thread never overlap. size_approx()/empty_approx() may be called by anyone.
 //
 // Indices. `top_` and `bottom_` are ever-growing signed 64-bit counters; the items
 // live at logical indices [top, bottom), slot `i` of the buffer is `i & mask`.

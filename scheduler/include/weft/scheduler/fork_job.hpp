@@ -20,8 +20,9 @@
 //   * A fork job is in at most one deque, once; whoever removes it (pop or steal) owns
 //     it: the gatherer's pop runs it inline, anyone else calls start().
 //   * A push onto a worker's own queues (push_fork_jobs for fork jobs,
-//     Worker::push_local for the tasks it spawns or wakes) wakes a parked worker
-//     only when one may be needed (wake_after_own_push): always when the deque was
+//     Worker::push_local for the tasks it spawns or wakes, which inlines the same
+//     test) wakes a parked worker only when one may be needed (wake_after_own_push):
+//     always when the deque was
 //     empty (this push makes work visible: the protocol of idle.hpp with its fence),
 //     otherwise only if a relaxed look at the idle counters shows a sleeper and no
 //     searcher. A stale look costs parallelism until the next push, never

@@ -14,7 +14,9 @@ enum class RunOrder {
   Lifo,
   // First in, first out, as asyncio's call_soon: tasks start in the order spawned, and
   // tasks made ready together (cancelled one after the other, woken by one event) run
-  // in that order; the first task woken by the running one still runs next. On one
+  // in that order; the first task woken by the running one still runs next (unless
+  // that slot has run three times in a row, or timers fired on the worker's periodic
+  // look at them already filled it). On one
   // worker, the order of asyncio's single-threaded loop. It costs a recursive spawn
   // dearly (breadth first: bench/README.md) and a spawn a little; gather is unaffected.
   Fifo,
