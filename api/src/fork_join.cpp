@@ -208,6 +208,25 @@ void ForkJoin::skip_unstarted(std::size_t index) noexcept {
   cancel_outside_lock(to_cancel);
 }
 
+std::coroutine_handle<> ForkJoin::skip_unstarted_then_next(std::size_t index) noexcept {
+  // next_inline's steps in a loop, not a recursion through it: a cancelled gather of a
+  // long vector may skip every child it takes back.
+  for (;;) {
+    skip_unstarted(index);
+    if (next_ == count_) return parent_;
+    Child& child = children_[next_];
+    if (!pop_fork_job(child)) return wait_for_detached();
+    index = next_++;
+    if (!skipping_children()) return child.frame;
+  }
+}
+
+std::coroutine_handle<> ForkJoin::failed_child_ended(PromiseBase& child) noexcept {
+  child_failed(index_of(child));
+  if (child.task_ != &owner_) return std::noop_coroutine();  // a helper: see child_ended
+  return next_inline();
+}
+
 void ForkJoin::child_failed(std::size_t index) noexcept {
   ForkJoinSlow& slow = this->slow();
   std::vector<TaskHeader*> to_cancel;

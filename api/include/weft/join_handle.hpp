@@ -104,8 +104,7 @@ class JoinAwaiter {
     // withdraws it. A target already finished: delivered at once (await_resume).
     if (self_.state.cancel_requested_relaxed()) {
       if (!forwards()) {
-        std::string message;
-        if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
+        deliver_pending_cancel(self_);
       } else {
         pending_at_start_ = true;
       }

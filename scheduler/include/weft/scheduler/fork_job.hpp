@@ -128,13 +128,19 @@ template <class JobAt>
   return true;
 }
 
+// pop_fork_job's other item put back: out of line, so that the common path makes no
+// call (see ForkJoin::next_inline). It fits: it was just popped.
+[[gnu::noinline, gnu::cold]] inline void push_back_popped(WorkStealingDeque<Runnable*>& deque, Runnable* item) {
+  deque.push(item);
+}
+
 // Takes `job` back if it is still at the bottom of the calling worker's deque. Anything
 // else found there (a task spawned meanwhile) goes back where it was.
 inline bool pop_fork_job(ForkJob& job) {
   WorkStealingDeque<Runnable*>& deque = *tls_fork_queue.deque;
   Runnable* bottom = deque.pop();
-  if (bottom == &job) return true;
-  if (bottom != nullptr) deque.push(bottom);
+  if (bottom == &job) [[likely]] return true;
+  if (bottom != nullptr) push_back_popped(deque, bottom);
   return false;
 }
 
