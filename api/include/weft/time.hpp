@@ -83,7 +83,8 @@ class SleepAwaiter {
     // canceller ended (or we, in await_suspend).
     if (!timer_.fired) {
       timer_cancel(*self.runtime, timer_);  // before this frame may move on
-      throw_if_cancel_pending(self);
+      // The cancel-latency path (bench/cancel): thrown in this frame.
+      if (self.state.cancel_requested_relaxed()) deliver_cancel_here(self);
       return;  // withdrawn (uncancel) in the meantime: the sleep just ends early
     }
     // A yield, or a sleep whose timer fired (whose tick may read as kYieldOnly: it then

@@ -53,16 +53,20 @@ namespace weft::detail {
   throw CancelledError(std::move(message));
 }
 
-// A request found pending at a suspension point: taken and thrown (or withdrawn
-// meanwhile: nothing). Out of line, unlike the throws after a wait (the path a cancel
-// of a suspended task takes, bench/cancel): inlined, its string and its throw made
-// every coroutine that awaits anything save more registers at each of its entries
-// (fib's inline awaits: 8 % of their instructions). The throw's one extra frame costs
-// a task cancelled while it runs a fraction of a microsecond.
-[[gnu::noinline, gnu::cold]] inline void deliver_pending_cancel(TaskHeader& task) {
+// A pending request taken and thrown in the caller's frame (or withdrawn meanwhile:
+// nothing). For the end of a wait that a cancel ended, the path of a cancel of a
+// suspended task (bench/cancel): see throw_cancelled.
+[[gnu::always_inline]] inline void deliver_cancel_here(TaskHeader& task) {
   std::string message;
   if (take_cancel_request(task, message)) throw_cancelled(std::move(message));
 }
+
+// The same, out of line, for a request found pending on the way into a suspension
+// point. Inlined, its string and its throw made every coroutine that awaits anything
+// save more registers at each of its entries (fib's inline awaits: 8 % of their
+// instructions). The one extra frame its throw unwinds costs a task cancelled while it
+// runs a fraction of a microsecond.
+[[gnu::noinline, gnu::cold]] inline void deliver_pending_cancel(TaskHeader& task) { deliver_cancel_here(task); }
 
 // The check at a suspension point. The relaxed load is a hint; the lock inside
 // take_cancel_request confirms it.
