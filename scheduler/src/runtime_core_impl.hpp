@@ -4,11 +4,10 @@
 // Worker loop (Worker::run): the run-next slot (at most MAX_RUN_NEXT_RUNS in a row, so
 // two tasks waking each other cannot starve the queues: then the task in the slot
 // waits behind one other, the deque's bottom with Lifo, the task queue's front with
-// Fifo), the local deque (and, with
-// RunOrder::Fifo, the task queue), the injector first on every 61st turn (so spawns
-// from outside never starve behind local work) and whenever the local queues are
-// empty, then stealing from random victims as one of at most half the workers that
-// search, then parking.
+// Fifo), the local deque (and, with RunOrder::Fifo, the task queue), the injector
+// first on every 61st turn (so spawns from outside never starve behind local work)
+// and whenever the local queues are empty, then stealing from random victims as one of
+// at most half the workers that search, then parking.
 //
 // Order on one worker (RuntimeOptions::run_order, scheduler/run_order.hpp).
 //   * Lifo, the default: one Chase-Lev deque holds the worker's tasks and its fork

@@ -254,20 +254,11 @@ void Worker::push_local(TaskHeader& task) noexcept {
   // Always on this worker's own thread: tls_fork_queue is ours (scheduler/fork_job.hpp).
   assert(tls_worker == this && "push_local: not on the worker's own thread");
   assert(task.runtime == &runtime_ && "push_local: a task of another runtime");
-  using Pushed = WorkStealingDeque<Runnable*>::PushResult;
-  const Pushed pushed = task_queue_->try_push_many(1, [&task](std::size_t) -> Runnable* { return &task; });
-  // As wake_after_own_push, with the failure behind the same first test (as in
-  // push_fork_jobs): the common path pays one test, as a push that cannot fail did.
-  if (pushed != Pushed::NotEmpty) [[unlikely]] {
-    // Through the task's and the queue's runtime pointers, not `this`: the common path
-    // then keeps one register fewer live (5 instructions a push).
-    if (pushed == Pushed::OutOfMemory)
-      task.runtime->push_injector(task);  // the deque could not grow (runtime_core_impl.hpp, "Out of memory while queuing")
-    else
-      notify_after_push(*tls_fork_queue.runtime);  // it was empty
-    return;
-  }
-  wake_if_idle_counters_ask(tls_fork_queue);
+  const auto pushed = task_queue_->try_push_many(1, [&task](std::size_t) -> Runnable* { return &task; });
+  // The deque could not grow (runtime_core_impl.hpp, "Out of memory while queuing").
+  // Through the task's runtime pointer, not `this`: the common path then keeps one
+  // register fewer live (5 instructions a push).
+  if (!wake_after_own_push(pushed)) [[unlikely]] task.runtime->push_injector(task);
 }
 
 void Worker::push_run_next(TaskHeader& task) noexcept {

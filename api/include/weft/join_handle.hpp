@@ -205,11 +205,8 @@ class JoinAwaiter {
     request_cancel(target_, message);
   }
 
-  void deliver_own_cancel() {
-    std::string message;
-    // The request may have been withdrawn (uncancel) since: then the wait just ends.
-    if (take_cancel_request(self_, message)) throw_cancelled(std::move(message));
-  }
+  // The request may have been withdrawn (uncancel) since: then the wait just ends.
+  void deliver_own_cancel() { deliver_cancel_here(self_); }
 
   TaskHeader& target_;
   TaskHeader& self_;

@@ -20,10 +20,9 @@
 //   * A fork job is in at most one deque, once; whoever removes it (pop or steal) owns
 //     it: the gatherer's pop runs it inline, anyone else calls start().
 //   * A push onto a worker's own queues (push_fork_jobs for fork jobs,
-//     Worker::push_local for the tasks it spawns or wakes, which inlines the same
-//     test) wakes a parked worker only when one may be needed (wake_after_own_push):
-//     always when the deque was
-//     empty (this push makes work visible: the protocol of idle.hpp with its fence),
+//     Worker::push_local for the tasks it spawns or wakes) wakes a parked worker only
+//     when one may be needed (wake_after_own_push): always when the deque was empty
+//     (this push makes work visible: the protocol of idle.hpp with its fence),
 //     otherwise only if a relaxed look at the idle counters shows a sleeper and no
 //     searcher. A stale look costs parallelism until the next push, never
 //     correctness: the owner drains its own queues. A gather's children go in as one
@@ -95,13 +94,21 @@ inline void wake_if_idle_counters_ask(ForkQueue& queue) noexcept {
     notify_after_push(*queue.runtime);
 }
 
-// After a push onto the calling worker's own deque: wakes a parked worker under the
-// rule in the ground rules above.
-inline void wake_after_own_push(ForkQueue& queue, bool was_empty) noexcept {
-  if (was_empty)
-    notify_after_push(*queue.runtime);
-  else
-    wake_if_idle_counters_ask(queue);
+// After a push (try_push_many) onto one of the calling worker's own deques: wakes a
+// parked worker under the ground rules above. False if the push failed (the deque had
+// to grow and ran out of memory; nothing was pushed). The failure sits behind the
+// wake-up's first test: the common path (pushed onto a deque that was not empty) pays
+// no more than a push that cannot fail, and the caller's test of the answer folds into
+// it. On a worker only.
+[[nodiscard]] inline bool wake_after_own_push(WorkStealingDeque<Runnable*>::PushResult pushed) noexcept {
+  using PushResult = WorkStealingDeque<Runnable*>::PushResult;
+  if (pushed != PushResult::NotEmpty) [[unlikely]] {
+    if (pushed == PushResult::OutOfMemory) return false;
+    notify_after_push(*tls_fork_queue.runtime);  // it was empty
+    return true;
+  }
+  wake_if_idle_counters_ask(tls_fork_queue);
+  return true;
 }
 
 // Pushes job_at(0), ..., job_at(count - 1) (the last ends at the bottom) in one
@@ -109,23 +116,11 @@ inline void wake_after_own_push(ForkQueue& queue, bool was_empty) noexcept {
 // nothing pushed, if the deque had to grow and ran out of memory. On a worker only.
 template <class JobAt>
 [[nodiscard]] inline bool push_fork_jobs(std::size_t count, JobAt job_at) noexcept {
-  using PushResult = WorkStealingDeque<Runnable*>::PushResult;
-  ForkQueue& queue = tls_fork_queue;
+  WorkStealingDeque<Runnable*>& deque = *tls_fork_queue.deque;
   // One job (a gather of two: fib) takes a push of a constant 1, which the compiler
   // folds into straight code; the loop's set-up costs it about 9 instructions.
-  const PushResult result =
-      count == 1 ? queue.deque->try_push_many(1, [&](std::size_t) -> Runnable* { return &job_at(0); })
-                 : queue.deque->try_push_many(count, [&](std::size_t i) -> Runnable* { return &job_at(i); });
-  // As wake_after_own_push, with the failure behind the same first test: the common
-  // path (pushed onto a deque that was not empty) pays no more than a push that cannot
-  // fail, and the caller's test of the result folds into this one.
-  if (result != PushResult::NotEmpty) [[unlikely]] {
-    if (result == PushResult::OutOfMemory) return false;
-    notify_after_push(*queue.runtime);  // was empty
-    return true;
-  }
-  wake_if_idle_counters_ask(queue);
-  return true;
+  return wake_after_own_push(count == 1 ? deque.try_push_many(1, [&](std::size_t) -> Runnable* { return &job_at(0); })
+                                        : deque.try_push_many(count, [&](std::size_t i) -> Runnable* { return &job_at(i); }));
 }
 
 // pop_fork_job's other item put back: out of line, so that the common path makes no
